@@ -1,0 +1,174 @@
+#include "bpf/features.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "bpf/fd.h"
+#include "log.h"
+
+namespace bpfex {
+
+std::string_view attach_kind_name(AttachKind kind) {
+  switch (kind) {
+    case AttachKind::fentry: return "fentry";
+    case AttachKind::fexit: return "fexit";
+    case AttachKind::kprobe: return "kprobe";
+    case AttachKind::kretprobe: return "kretprobe";
+    case AttachKind::tp_btf: return "tp_btf";
+    case AttachKind::raw_tp: return "raw_tp";
+    case AttachKind::tracepoint: return "tracepoint";
+  }
+  return "unknown";
+}
+
+std::string Features::syscall_symbol(std::string_view syscall) const {
+#if defined(__x86_64__)
+  return "__x64_sys_" + std::string(syscall);
+#elif defined(__aarch64__)
+  return "__arm64_sys_" + std::string(syscall);
+#else
+#error "unsupported architecture"
+#endif
+}
+
+std::string tracefs_path() {
+  for (const char* p : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (access((std::string(p) + "/events").c_str(), F_OK) == 0) return p;
+  }
+  return "";
+}
+
+namespace {
+
+// "r0 = 0; exit": the smallest program every type accepts.
+const struct bpf_insn kReturnZero[] = {
+    {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+    {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+};
+constexpr size_t kReturnZeroLen = sizeof(kReturnZero) / sizeof(kReturnZero[0]);
+
+Fd load_probe_program(bpf_prog_type type, const bpf_prog_load_opts* opts) {
+  return Fd(bpf_prog_load(type, nullptr, "GPL", kReturnZero, kReturnZeroLen, opts));
+}
+
+int read_int_file(const std::string& path, int fallback) {
+  std::ifstream in(path);
+  int v;
+  if (in >> v) return v;
+  return fallback;
+}
+
+}  // namespace
+
+KernelFeatures::KernelFeatures() = default;
+
+KernelFeatures::~KernelFeatures() { btf__free(vmlinux_btf_); }
+
+const struct btf* KernelFeatures::vmlinux_btf() {
+  if (!vmlinux_btf_loaded_) {
+    vmlinux_btf_loaded_ = true;
+    vmlinux_btf_ = btf__load_vmlinux_btf();
+    if (!vmlinux_btf_) {
+      vmlinux_btf_ = nullptr;
+      log_warn("kernel BTF not available; fentry/fexit/tp_btf disabled", {{"err", std::strerror(errno)}});
+    }
+  }
+  return vmlinux_btf_;
+}
+
+bool KernelFeatures::can_attach(AttachKind kind, std::string_view target) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(kind, std::string(target));
+  if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+  bool ok = probe(kind, key.second);
+  log_debug("feature probe", {{"kind", attach_kind_name(kind)}, {"target", target}, {"usable", ok ? "true" : "false"}});
+  cache_.emplace(std::move(key), ok);
+  return ok;
+}
+
+bool KernelFeatures::probe(AttachKind kind, const std::string& target) {
+  switch (kind) {
+    case AttachKind::fentry:
+    case AttachKind::fexit:
+    case AttachKind::tp_btf: return probe_btf_tracing(kind, target);
+    case AttachKind::kprobe: return probe_kprobe(false, target);
+    case AttachKind::kretprobe: return probe_kprobe(true, target);
+    case AttachKind::raw_tp: return probe_raw_tp(target);
+    case AttachKind::tracepoint: return probe_tracepoint(target);
+  }
+  return false;
+}
+
+bool KernelFeatures::probe_btf_tracing(AttachKind kind, const std::string& target) {
+  const struct btf* btf = vmlinux_btf();
+  if (!btf) return false;
+  int id;
+  bpf_attach_type attach_type;
+  if (kind == AttachKind::tp_btf) {
+    id = btf__find_by_name_kind(btf, ("btf_trace_" + target).c_str(), BTF_KIND_TYPEDEF);
+    attach_type = BPF_TRACE_RAW_TP;
+  } else {
+    id = btf__find_by_name_kind(btf, target.c_str(), BTF_KIND_FUNC);
+    attach_type = kind == AttachKind::fentry ? BPF_TRACE_FENTRY : BPF_TRACE_FEXIT;
+  }
+  if (id <= 0) return false;
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type, .attach_btf_id = static_cast<__u32>(id));
+  Fd prog = load_probe_program(BPF_PROG_TYPE_TRACING, &opts);
+  if (!prog) return false;
+  // Loading can succeed where attaching fails (e.g. no ftrace trampolines): attach for real.
+  Fd link(bpf_raw_tracepoint_open(nullptr, prog.get()));
+  return static_cast<bool>(link);
+}
+
+bool KernelFeatures::probe_kprobe(bool retprobe, const std::string& target) {
+  int type = read_int_file("/sys/bus/event_source/devices/kprobe/type", -1);
+  if (type < 0) return false;  // kernel built without kprobes
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = static_cast<__u32>(type);
+  attr.config1 = reinterpret_cast<__u64>(target.c_str());
+  attr.config2 = 0;
+  if (retprobe) {
+    // The retprobe bit's position is published in the PMU's format directory ("config:0").
+    std::ifstream in("/sys/bus/event_source/devices/kprobe/format/retprobe");
+    std::string fmt;
+    in >> fmt;
+    int bit = 0;
+    if (fmt.rfind("config:", 0) == 0) bit = std::atoi(fmt.c_str() + 7);
+    attr.config |= 1ULL << bit;
+  }
+  Fd pfd(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
+  if (!pfd) return false;
+  Fd prog = load_probe_program(BPF_PROG_TYPE_KPROBE, nullptr);
+  return static_cast<bool>(prog);
+}
+
+bool KernelFeatures::probe_raw_tp(const std::string& target) {
+  Fd prog = load_probe_program(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr);
+  if (!prog) return false;
+  Fd link(bpf_raw_tracepoint_open(target.c_str(), prog.get()));
+  return static_cast<bool>(link);
+}
+
+bool KernelFeatures::probe_tracepoint(const std::string& target) {
+  std::string root = tracefs_path();
+  if (root.empty()) return false;
+  if (access((root + "/events/" + target + "/id").c_str(), R_OK) != 0) return false;
+  Fd prog = load_probe_program(BPF_PROG_TYPE_TRACEPOINT, nullptr);
+  return static_cast<bool>(prog);
+}
+
+bool RestrictedFeatures::can_attach(AttachKind kind, std::string_view target) {
+  if (std::find(denied_.begin(), denied_.end(), kind) != denied_.end()) return false;
+  return base_.can_attach(kind, target);
+}
+
+}  // namespace bpfex

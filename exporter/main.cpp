@@ -1,0 +1,119 @@
+// bpfex: loads the configured BPF modules, polls their maps and serves Prometheus metrics.
+#include <signal.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "app.h"
+#include "bpf/features.h"
+#include "bpf/loader.h"
+#include "bpf/stats.h"
+#include "config.h"
+#include "flags.h"
+#include "http.h"
+#include "log.h"
+#include "poller.h"
+#include "version.h"
+
+using namespace bpfex;
+
+namespace {
+
+constexpr int kExitConfigError = 2;
+
+// Block the stop signals before any thread exists, so that only sigwait in main sees them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a scraper hanging up mid-response must not kill us
+  return set;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  sigset_t stop_signals = block_stop_signals();
+
+  auto flags = parse_flags(std::vector<std::string>(argv + 1, argv + argc));
+  if (!flags) {
+    std::fprintf(stderr, "bpfex: error: %s (see --help)\n", flags.error().message.c_str());
+    return kExitConfigError;
+  }
+  if (flags->help) {
+    std::fputs(usage().c_str(), stdout);
+    return 0;
+  }
+  if (flags->version) {
+    std::printf("bpfex version %s (revision %s)\n", BPFEX_VERSION, BPFEX_REVISION);
+    return 0;
+  }
+  set_log_level(flags->log_level);
+
+  ConfigResult loaded = flags->config_file ? load_config_file(*flags->config_file) : ConfigResult(default_config());
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+    for (const auto& e : *errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+    std::fprintf(stderr, "bpfex: %zu configuration error(s); nothing started\n", errors->size());
+    return kExitConfigError;
+  }
+  Config config = std::get<Config>(std::move(loaded));
+  if (Status st = apply_flag_overrides(*flags, config); !st) {
+    std::fprintf(stderr, "bpfex: error: %s\n", st.error().message.c_str());
+    return kExitConfigError;
+  }
+  if (flags->config_check) {
+    std::fputs(dump_config(config).c_str(), stdout);
+    std::fprintf(stderr, "bpfex: configuration from %s is valid\n", config.source.c_str());
+    return 0;
+  }
+
+  log_info("starting bpfex", {{"version", BPFEX_VERSION}, {"revision", BPFEX_REVISION}, {"config", config.source}});
+  install_libbpf_logger();
+  if (tracefs_path().empty())
+    log_warn("tracefs is not mounted; tracepoint attach points are unavailable",
+             {{"hint", "mount -t tracefs nodev /sys/kernel/tracing"}});
+
+  std::optional<BpfStatsSwitch> stats_switch;
+  if (config.bpf_stats) {
+    auto s = BpfStatsSwitch::enable();
+    if (s) {
+      stats_switch.emplace(std::move(s.value()));
+      log_info("kernel BPF run-time stats enabled for bpfex's lifetime (costs each BPF program run ~20ns)");
+    } else {
+      log_warn("could not enable kernel BPF stats", {{"err", s.error().str()}});
+    }
+  }
+
+  KernelFeatures features;
+  std::vector<ModuleInstance> modules = start_modules(config, features);
+
+  Poller poller(modules, config.poll_interval, stats_switch.has_value());
+  poller.poll_once();
+  HttpServer http(poller, modules, config.telemetry_path);
+  if (Status st = http.start(config.listen_address); !st) {
+    log_error("cannot serve HTTP", {{"err", st.error().str()}});
+    return 1;
+  }
+  poller.start();
+  log_info("serving metrics", {{"address", config.listen_address}, {"path", config.telemetry_path}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log_info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  http.stop();
+  poller.stop();
+  modules.clear();  // detaches links and frees BPF objects
+  return 0;
+}
+
+// Exceptions are for what cannot be recovered (allocation failure); say so instead of aborting mutely.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bpfex: fatal: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,98 @@
+// exec: successful execs by new task name, failed execve/execveat by errno.
+#include <cstring>
+
+#include "bpf/maps.h"
+#include "exec.h"
+#include "exec.skel.h"
+#include "modules/module.h"
+
+namespace bpfex {
+namespace {
+
+class ExecModule final : public Module {
+ public:
+  struct Options {
+    uint32_t max_comms = 1024;
+    template <class V>
+    void visit(V& v) {
+      v.field("max_comms", max_comms, in_range(1, 1u << 20));
+    }
+  };
+
+  explicit ExecModule(const Options& options) : options_(options) {}
+
+  Status start(Features& features) override {
+    auto skel = Skeleton<exec_bpf>::open();
+    if (!skel) return skel.error().wrap("open");
+    skel_.emplace(std::move(skel.value()));
+    bpf_map__set_max_entries((*skel_)->maps.exec_by_comm, options_.max_comms);
+
+    const std::string execve = features.syscall_symbol("execve");
+    const std::string execveat = features.syscall_symbol("execveat");
+    std::vector<Hook> hooks = {
+        {"exec",
+         {{AttachKind::tp_btf, "exec_tp_btf", "sched_process_exec"},
+          {AttachKind::raw_tp, "exec_raw_tp", "sched_process_exec"},
+          {AttachKind::tracepoint, "exec_tracepoint", "sched/sched_process_exec"}}},
+        {"execve return",
+         {{AttachKind::fexit, "execve_fexit", execve},
+          {AttachKind::kretprobe, "exec_kretprobe", execve},
+          {AttachKind::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execve"}}},
+        {"execveat return",
+         {{AttachKind::fexit, "execveat_fexit", execveat},
+          {AttachKind::kretprobe, "exec_kretprobe", execveat},
+          {AttachKind::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execveat"}}},
+    };
+    if (Status st = hooks_.prepare(skel_->object(), hooks, features); !st) return st;
+    if (Status st = skel_->load(); !st) return st;
+    return hooks_.attach();
+  }
+
+  Status read(ModuleReading& out) override {
+    auto execs = counter_family("bpfex_exec_total",
+                                "Successful execs by the new program's task name (comm, at most 15 bytes as the "
+                                "kernel truncates it). Past max_comms distinct names, comm=\"other\".",
+                                {"comm"});
+    Status st = read_percpu_map<exec_comm_key, uint64_t>(
+        bpf_map__fd((*skel_)->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
+          execs.add({std::string(k.comm, strnlen(k.comm, sizeof k.comm))}, static_cast<double>(v));
+        });
+    if (!st) return st.error().wrap("read exec_by_comm");
+
+    auto stats = read_percpu_u64_array(bpf_map__fd((*skel_)->maps.exec_stats), EXEC_STAT_MAX);
+    if (!stats) return stats.error().wrap("read exec_stats");
+    uint64_t overflow = (*stats)[EXEC_STAT_COMM_OVERFLOW];
+    if (overflow > 0) execs.add({"other"}, static_cast<double>(overflow));
+
+    auto errors =
+        counter_family("bpfex_exec_errors_total", "Failed execve and execveat calls by errno name.", {"errno"});
+    auto by_errno = read_percpu_u64_array(bpf_map__fd((*skel_)->maps.exec_errors), EXEC_ERRNO_SLOTS);
+    if (!by_errno) return by_errno.error().wrap("read exec_errors");
+    for (uint32_t slot = 0; slot < EXEC_ERRNO_SLOTS; ++slot) {
+      uint64_t n = (*by_errno)[slot];
+      if (n == 0) continue;
+      // Slot 0 collects errno values beyond the table: bounded as "other".
+      errors.add({slot == 0 ? std::string("other") : errno_name(static_cast<int>(slot))}, static_cast<double>(n));
+      if (slot == 0) overflow += n;
+    }
+    out.families.push_back(execs.build());
+    out.families.push_back(errors.build());
+    out.label_overflows = overflow;
+    return {};
+  }
+
+  std::vector<LoadedProgram> programs() const override { return hooks_.programs(); }
+
+ private:
+  Options options_;
+  std::optional<Skeleton<exec_bpf>> skel_;
+  HookSet hooks_;  // declared after skel_: links are destroyed before the object
+};
+
+}  // namespace
+
+ModuleSpec exec_module_spec() {
+  return make_module_spec<ExecModule>("exec", "Counts successful execs by program name and failed execs by errno.");
+}
+
+}  // namespace bpfex

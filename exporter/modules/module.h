@@ -1,0 +1,65 @@
+// The module contract. A module is: bpf/<m>.bpf.c, bpf/<m>.h, exporter/modules/<m>.cpp, one line
+// in modules/registry.cpp, its section in config/bpfex.yaml, tests and dashboard panels.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bpf/features.h"
+#include "bpf/loader.h"
+#include "metrics.h"
+#include "options.h"
+#include "result.h"
+
+namespace bpfex {
+
+// What one read() of a module produced.
+struct ModuleReading {
+  Families families;
+  // Observations that went to an "other" label value because a cap was reached (absolute count);
+  // nullopt for modules without capped labels.
+  std::optional<uint64_t> label_overflows;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  // open -> configure (read-only data, map sizes) -> load -> attach. On error the module is down:
+  // the error says what failed, with errno and a hint.
+  virtual Status start(Features& features) = 0;
+  // Reads the module's maps into families of absolute values. Called by the poller thread only;
+  // never blocks on anything but map syscalls.
+  virtual Status read(ModuleReading& out) = 0;
+  // Programs as loaded and attached, for self-metrics and the landing page.
+  virtual std::vector<LoadedProgram> programs() const = 0;
+};
+
+// How a module is found, configured and made.
+struct ModuleSpec {
+  std::string_view name;
+  std::string_view description;
+  bool enabled_by_default = true;
+  std::unique_ptr<ModuleOptions> (*default_options)() = nullptr;
+  std::unique_ptr<Module> (*create)(const ModuleOptions& options) = nullptr;
+};
+
+// Spec for a module class M with a nested Options struct and a constructor taking const Options&.
+template <class M>
+ModuleSpec make_module_spec(std::string_view name, std::string_view description, bool enabled_by_default = true) {
+  return ModuleSpec{
+      name, description, enabled_by_default,
+      []() -> std::unique_ptr<ModuleOptions> { return std::make_unique<TypedModuleOptions<typename M::Options>>(); },
+      [](const ModuleOptions& o) -> std::unique_ptr<Module> {
+        return std::make_unique<M>(options_as<typename M::Options>(o));
+      }};
+}
+
+// Every built-in module, in registration order.
+const std::vector<ModuleSpec>& module_registry();
+const ModuleSpec* find_module_spec(std::string_view name);
+
+}  // namespace bpfex

@@ -1,0 +1,134 @@
+// Module options are plain structs that name each field once, in a visit() member:
+//
+//   struct ExecOptions {
+//     uint32_t max_comms = 1024;
+//     template <class V> void visit(V& v) { v.field("max_comms", max_comms, in_range(1, 1 << 20)); }
+//   };
+//
+// The same visit() parses YAML (errors carry file:line:column and the key) and prints the
+// effective configuration, so the two can never disagree.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bpfex {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;     // 1-based; 0 when the error is not tied to a place in the file
+  int column = 0;   // 1-based
+  std::string key;  // dotted path, e.g. "modules.exec.max_comms"
+  std::string message;
+  // "file:line:col: error: key: message", the format editors and CI logs link to.
+  std::string str() const;
+};
+
+class ConfigDiagnostics {
+ public:
+  explicit ConfigDiagnostics(std::string file) : file_(std::move(file)) {}
+  void add(const YAML::Mark& mark, std::string key, std::string message);
+  const std::vector<ConfigError>& errors() const { return errors_; }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  std::vector<ConfigError> errors_;
+};
+
+// A check on one value: nullopt when fine, else what is wrong ("must be at least 1").
+template <class T>
+using Check = std::function<std::optional<std::string>(const T&)>;
+
+Check<uint32_t> in_range(uint64_t min, uint64_t max);
+
+// Reads one YAML mapping field by field; reports wrong types, failed checks, duplicate keys and,
+// in finish(), keys nobody asked for.
+class YamlMapReader {
+ public:
+  YamlMapReader(const YAML::Node& node, std::string path, ConfigDiagnostics& diag);
+
+  void field(std::string_view key, bool& out);
+  void field(std::string_view key, uint32_t& out, const Check<uint32_t>& check = {});
+  void field(std::string_view key, std::string& out, const Check<std::string>& check = {});
+  void field(std::string_view key, std::chrono::nanoseconds& out, const Check<std::chrono::nanoseconds>& check = {});
+  // A sequence of strings; check runs per element so errors point at the element.
+  void field(std::string_view key, std::vector<std::string>& out, const Check<std::string>& check = {});
+
+  // The mapping under key, if present and a mapping (else an error is recorded).
+  std::optional<YamlMapReader> section(std::string_view key);
+  // Every key of this mapping with its node, for maps keyed by name (modules:).
+  const std::vector<std::pair<YAML::Node, YAML::Node>>& entries() const { return entries_; }
+  std::string child_path(std::string_view key) const;
+  ConfigDiagnostics& diagnostics() { return *diag_; }
+  // Marks a key as known without reading it through field().
+  void mark_used(std::string_view key) { used_.insert(std::string(key)); }
+  // Reports keys that were never asked for.
+  void finish();
+
+ private:
+  const YAML::Node* find(std::string_view key);
+  std::optional<std::string> scalar(std::string_view key, const YAML::Node& value, const char* expected);
+
+  std::string path_;
+  ConfigDiagnostics* diag_;
+  std::vector<std::pair<YAML::Node, YAML::Node>> entries_;
+  std::set<std::string, std::less<>> used_;
+};
+
+// Writes fields for --config.check and the landing page.
+class YamlEmitVisitor {
+ public:
+  explicit YamlEmitVisitor(YAML::Emitter& out) : out_(out) {}
+  template <class T, class... Rest>
+  void field(std::string_view key, const T& value, Rest&&...) {
+    out_ << YAML::Key << std::string(key) << YAML::Value;
+    emit(value);
+  }
+
+ private:
+  void emit(bool v) { out_ << v; }
+  void emit(uint32_t v) { out_ << v; }
+  void emit(const std::string& v) { out_ << YAML::DoubleQuoted << v; }
+  void emit(std::chrono::nanoseconds v);
+  void emit(const std::vector<std::string>& v);
+  YAML::Emitter& out_;
+};
+
+// Type-erased options of one module.
+class ModuleOptions {
+ public:
+  virtual ~ModuleOptions() = default;
+  virtual void parse(YamlMapReader& reader) = 0;
+  virtual void emit(YAML::Emitter& out) const = 0;
+  virtual std::unique_ptr<ModuleOptions> clone() const = 0;
+};
+
+template <class T>
+class TypedModuleOptions final : public ModuleOptions {
+ public:
+  T value{};
+  void parse(YamlMapReader& reader) override { value.visit(reader); }
+  void emit(YAML::Emitter& out) const override {
+    YamlEmitVisitor v(out);
+    const_cast<T&>(value).visit(v);  // visit() only reads through YamlEmitVisitor
+  }
+  std::unique_ptr<ModuleOptions> clone() const override { return std::make_unique<TypedModuleOptions<T>>(*this); }
+};
+
+template <class T>
+const T& options_as(const ModuleOptions& options) {
+  return dynamic_cast<const TypedModuleOptions<T>&>(options).value;
+}
+
+}  // namespace bpfex

@@ -1,0 +1,161 @@
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "bpf/features.h"
+#include "helpers.h"
+
+using namespace bpfex;
+using namespace bpfex::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A copy of /bin/true under a unique name (at most 15 bytes: the kernel truncates comm there).
+struct UniqueTrue {
+  fs::path dir, path;
+  std::string comm;
+  explicit UniqueTrue(const std::string& prefix) {
+    comm = prefix + unique_token(15 - prefix.size());
+    dir = fs::temp_directory_path() / ("bpfex-it-" + unique_token());
+    fs::create_directories(dir);
+    path = dir / comm;
+    fs::copy_file("/bin/true", path);
+    fs::permissions(path, fs::perms::owner_all);
+  }
+  ~UniqueTrue() { fs::remove_all(dir); }
+};
+
+double execs_of(StartedModule& m, const std::string& comm) {
+  return value_of(m.read().families, "bpfex_exec_total", {comm});
+}
+
+}  // namespace
+
+TEST_CASE("exec: N execs of a uniquely named program read exactly N") {
+  KernelFeatures features;
+  auto m = start_module(module_config("exec"), features);
+  UniqueTrue prog("it_");
+  CHECK(execs_of(m, prog.comm) == 0);
+  constexpr int kRuns = 137;
+  for (int i = 0; i < kRuns; ++i) REQUIRE(run_and_wait(prog.path) == 0);
+  CHECK(execs_of(m, prog.comm) == kRuns);
+  // Reading again without new execs gives the same number: reads are not destructive.
+  CHECK(execs_of(m, prog.comm) == kRuns);
+}
+
+TEST_CASE("exec: failed execs are counted by errno name") {
+  KernelFeatures features;
+  auto m = start_module(module_config("exec"), features);
+  auto before = m.read().families;
+  const double enoent0 = value_of(before, "bpfex_exec_errors_total", {"ENOENT"});
+  const double eacces0 = value_of(before, "bpfex_exec_errors_total", {"EACCES"});
+
+  constexpr int kMissing = 11;
+  const std::string missing = "/nonexistent-bpfex-" + unique_token();
+  for (int i = 0; i < kMissing; ++i) CHECK(run_and_wait(missing) == 127);
+
+  // A file without execute permission: EACCES.
+  UniqueTrue prog("na_");
+  fs::permissions(prog.path, fs::perms::owner_read | fs::perms::owner_write);
+  // Root bypasses permission bits except that at least one x bit must be set for exec.
+  constexpr int kDenied = 7;
+  for (int i = 0; i < kDenied; ++i) CHECK(run_and_wait(prog.path) == 127);
+
+  auto after = m.read().families;
+  // Other processes on the machine may fail execs too: at least ours, and ours exactly when quiet.
+  CHECK(value_of(after, "bpfex_exec_errors_total", {"ENOENT"}) - enoent0 >= kMissing);
+  CHECK(value_of(after, "bpfex_exec_errors_total", {"EACCES"}) - eacces0 == kDenied);
+}
+
+TEST_CASE("exec: past max_comms, execs go to comm=\"other\" and count as overflow") {
+  KernelFeatures features;
+  auto m = start_module(module_config("exec", "    max_comms: 1\n"), features);
+  // The one slot fills with whatever execs first; then our distinct programs must overflow.
+  UniqueTrue a("ov_"), b("ov_");
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(run_and_wait(a.path) == 0);
+    REQUIRE(run_and_wait(b.path) == 0);
+  }
+  ModuleReading r = m.read();
+  const double tracked =
+      value_of(r.families, "bpfex_exec_total", {a.comm}) + value_of(r.families, "bpfex_exec_total", {b.comm});
+  const double other = value_of(r.families, "bpfex_exec_total", {"other"});
+  REQUIRE(r.label_overflows);
+  CHECK(tracked <= 3);          // at most one of the two names got the single slot
+  CHECK(other >= 6 - tracked);  // the rest went to other
+  CHECK(static_cast<double>(*r.label_overflows) == other);
+  size_t series = 0;
+  for (const auto& f : r.families)
+    if (f.name == "bpfex_exec_total") series = f.metric.size();
+  CHECK(series <= 2);  // one comm plus other
+}
+
+TEST_CASE("exec: the attach point falls back when the preferred one is unavailable") {
+  KernelFeatures kernel;
+  struct Case {
+    std::vector<AttachKind> denied;
+    std::string expect_exec_method;
+  };
+  // tp_btf -> raw_tp -> tracepoint for the exec hook; fexit -> kretprobe -> tracepoint for returns.
+  std::vector<Case> cases = {
+      {{}, kernel.can_attach(AttachKind::tp_btf, "sched_process_exec") ? "tp_btf" : "raw_tp"},
+      {{AttachKind::tp_btf}, "raw_tp"},
+      {{AttachKind::tp_btf, AttachKind::raw_tp}, "tracepoint"},
+  };
+  for (const auto& c : cases) {
+    RestrictedFeatures features(kernel, c.denied);
+    auto m = start_module(module_config("exec"), features);
+    bool found = false;
+    for (const auto& p : m.module->programs()) {
+      if (p.method.find("sched_process_exec") != std::string::npos) {
+        found = true;
+        CHECK(p.method.rfind(c.expect_exec_method + " ", 0) == 0);
+      }
+    }
+    CHECK(found);
+    UniqueTrue prog("fb_");
+    for (int i = 0; i < 5; ++i) REQUIRE(run_and_wait(prog.path) == 0);
+    CHECK(execs_of(m, prog.comm) == 5);
+  }
+}
+
+TEST_CASE("exec: on a kernel without fexit and kprobes, failed execs use the syscall tracepoints") {
+  KernelFeatures kernel;
+  const std::string execve = kernel.syscall_symbol("execve");
+  const bool fexit = kernel.can_attach(AttachKind::fexit, execve);
+  const bool kretprobe = kernel.can_attach(AttachKind::kretprobe, execve);
+  auto m = start_module(module_config("exec"), kernel);
+  std::string method;
+  for (const auto& p : m.module->programs())
+    if (p.method.find("execve") != std::string::npos) method = p.method;
+  if (fexit)
+    CHECK(method.rfind("fexit ", 0) == 0);
+  else if (kretprobe)
+    CHECK(method.rfind("kretprobe ", 0) == 0);
+  else
+    CHECK(method.rfind("tracepoint syscalls/sys_exit_execve", 0) == 0);
+}
+
+TEST_CASE("exec: starting and destroying the module leaks no file descriptors") {
+  KernelFeatures features;
+  features.can_attach(AttachKind::tp_btf, "sched_process_exec");  // warm the probe cache (holds BTF)
+  { auto warm = start_module(module_config("exec"), features); }
+  const int before = open_fd_count();
+  for (int i = 0; i < 3; ++i) {
+    auto m = start_module(module_config("exec"), features);
+    CHECK(open_fd_count() > before);
+  }
+  CHECK(open_fd_count() == before);
+}
+
+TEST_CASE("exec: a module that cannot attach reports why") {
+  KernelFeatures kernel;
+  RestrictedFeatures nothing(kernel, {AttachKind::tp_btf, AttachKind::raw_tp, AttachKind::tracepoint});
+  const ModuleConfig mc = module_config("exec");
+  auto module = find_module_spec("exec")->create(*mc.options);
+  Status st = module->start(nothing);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().message.find("no usable attach point for exec") != std::string::npos);
+}

@@ -1,0 +1,111 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "bpf/maps.h"
+#include "metrics.h"
+
+using namespace bpfex;
+
+namespace {
+
+const prometheus::ClientMetric* find(const prometheus::MetricFamily& f, const std::string& label_value) {
+  for (const auto& m : f.metric)
+    if (!m.label.empty() && m.label[0].value == label_value) return &m;
+  return nullptr;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("exposition of a fixed snapshot matches the golden file") {
+  auto execs = counter_family("bpfex_exec_total", "Successful execs.", {"comm"});
+  execs.add({"bash"}, 3);
+  execs.add({"true"}, 25);
+  execs.add({"with\"quote\\and\nnewline"}, 1);
+  auto up = gauge_family("bpfex_module_up", "Module state.\nSecond line with a \\ backslash.", {"module"});
+  up.add({"exec"}, 1);
+  HistogramFamily lat("bpfex_example_latency_seconds", "Example histogram.", {"syscall"});
+  lat.add({"read"}, HistogramData{{1e-6, 2e-6, 4e-6}, {1, 0, 2, 1}, 0.000123});
+  Families fams = {execs.build(), up.build(), lat.build()};
+  const std::string text = serialize_text(fams);
+  const std::string golden_path = BPFEX_SOURCE_DIR "/tests/unit/golden/exposition.txt";
+  if (std::getenv("BPFEX_UPDATE_GOLDEN")) std::ofstream(golden_path) << text;
+  CHECK(text == read_file(golden_path));
+}
+
+TEST_CASE("label values that repair to the same text are merged, not duplicated") {
+  auto f = counter_family("bpfex_exec_total", "x", {"comm"});
+  f.add({"a\xFF"}, 2);
+  f.add({"a\xFE"}, 3);
+  f.add({"other"}, 1);
+  f.add({"other"}, 4);  // overflow bucket and a program literally named "other"
+  auto built = f.build();
+  REQUIRE(built.metric.size() == 2);
+  CHECK(find(built, "a\xEF\xBF\xBD")->counter.value == 5);
+  CHECK(find(built, "other")->counter.value == 5);
+}
+
+TEST_CASE("histogram buckets become cumulative, +Inf holds everything") {
+  HistogramFamily h("x_seconds", "x", {"k"});
+  h.add({"a"}, HistogramData{{1, 2}, {1, 2, 3}, 10});
+  h.add({"a"}, HistogramData{{1, 2}, {1, 0, 0}, 1});
+  auto f = h.build();
+  REQUIRE(f.metric.size() == 1);
+  const auto& hist = f.metric[0].histogram;
+  REQUIRE(hist.bucket.size() == 3);
+  CHECK(hist.bucket[0].cumulative_count == 2);
+  CHECK(hist.bucket[1].cumulative_count == 4);
+  CHECK(hist.bucket[2].cumulative_count == 7);
+  CHECK(std::isinf(hist.bucket[2].upper_bound));
+  CHECK(hist.sample_count == 7);
+  CHECK(hist.sample_sum == 11);
+}
+
+TEST_CASE("counters never go down when a map entry is evicted and re-created") {
+  CounterGuard guard;
+  auto poll = [&](const std::vector<std::pair<std::string, double>>& values) {
+    auto f = counter_family("c_total", "x", {"k"});
+    for (auto& [k, v] : values) f.add({k}, v);
+    Families fams = {f.build()};
+    guard.apply(fams);
+    return fams[0];
+  };
+  CHECK(find(poll({{"a", 10}, {"b", 5}}), "a")->counter.value == 10);
+  CHECK(find(poll({{"a", 12}, {"b", 6}}), "a")->counter.value == 12);
+  auto after_eviction = poll({{"a", 3}});  // a was evicted and re-created; b is gone
+  CHECK(find(after_eviction, "a")->counter.value == 15);
+  REQUIRE(find(after_eviction, "b"));
+  CHECK(find(after_eviction, "b")->counter.value == 6);  // still reported at its last value
+  CHECK(find(poll({{"a", 4}, {"b", 1}}), "b")->counter.value == 7);
+}
+
+TEST_CASE("gauges pass the guard untouched") {
+  CounterGuard guard;
+  auto g = gauge_family("g", "x", {"k"});
+  g.add({"a"}, 5);
+  Families fams = {g.build()};
+  guard.apply(fams);
+  g = gauge_family("g", "x", {"k"});
+  g.add({"a"}, 1);
+  fams = {g.build()};
+  guard.apply(fams);
+  CHECK(fams[0].metric[0].gauge.value == 1);
+}
+
+TEST_CASE("per-CPU values are summed word by word over CPUs") {
+  // Two u64 words, three CPUs, laid out as the kernel does: cpu0{w0,w1} cpu1{w0,w1} cpu2{w0,w1}.
+  const uint64_t raw[] = {1, 10, 2, 20, 3, 30};
+  uint64_t out[2] = {99, 99};
+  sum_percpu_words(reinterpret_cast<const uint8_t*>(raw), 2, 3, out);
+  CHECK(out[0] == 6);
+  CHECK(out[1] == 60);
+  CHECK(possible_cpus() >= 1);
+}
