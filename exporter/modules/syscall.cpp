@@ -1,0 +1,324 @@
+// syscall: latency histogram per syscall (log2 buckets, exact sum) and failed calls by errno.
+#include "modules/syscall.h"
+
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "bpf/fd.h"
+#include "bpf/maps.h"
+#include "modules/module.h"
+#include "syscall_latency.h"
+#include "syscall.skel.h"
+#include "syscalls.h"
+
+namespace bpfex {
+
+namespace syscall_latency {
+
+std::optional<uint64_t> parse_bucket_bound_ns(std::string_view text) {
+  uint64_t number = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    if (number > (UINT64_MAX - 9) / 10) return std::nullopt;
+    number = number * 10 + static_cast<uint64_t>(text[i] - '0');
+  }
+  if (i == 0 || number == 0) return std::nullopt;
+  const std::string_view unit = text.substr(i);
+  uint64_t scale = 0;
+  if (unit == "ns")
+    scale = 1;
+  else if (unit == "us")
+    scale = 1'000;
+  else if (unit == "ms")
+    scale = 1'000'000;
+  else if (unit == "s")
+    scale = 1'000'000'000;
+  else
+    return std::nullopt;
+  if (number > UINT64_MAX / scale) return std::nullopt;
+  return number * scale;
+}
+
+uint32_t ceil_log2(uint64_t ns) {
+  uint32_t k = 0;
+  while (k < 64 && (uint64_t{1} << k) < ns) ++k;
+  return k;
+}
+
+uint32_t Buckets::index_of(uint64_t ns) const {
+  const uint32_t log2 = ceil_log2(ns);
+  if (log2 <= min_shift) return 0;
+  return std::min(log2 - min_shift, count);
+}
+
+std::vector<double> Buckets::upper_bounds_seconds() const {
+  std::vector<double> bounds;
+  bounds.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) bounds.push_back(std::ldexp(1.0, static_cast<int>(min_shift + i)) / 1e9);
+  return bounds;
+}
+
+std::string errno_label(uint32_t err) {
+  // include/linux/errno.h: never returned to user space, but visible at the sys_exit tracepoint.
+  static constexpr std::array<std::string_view, 19> kKernelInternal = {
+      "ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD",   "ERESTART_RESTARTBLOCK",
+      "EPROBE_DEFER", "EOPENSTALE",    "ENOPARAM",       "E520",          "EBADHANDLE",
+      "ENOTSYNC",    "EBADCOOKIE",     "ENOTSUPP",       "ETOOSMALL",     "ESERVERFAULT",
+      "EBADTYPE",    "EJUKEBOX",       "EIOCBQUEUED",    "ERECALLCONFLICT"};
+  if (err >= 512 && err < 512 + kKernelInternal.size()) return std::string(kKernelInternal[err - 512]);
+  return errno_name(static_cast<int>(err));
+}
+
+}  // namespace syscall_latency
+
+namespace {
+
+using syscall_latency::Buckets;
+using syscall_latency::ceil_log2;
+using syscall_latency::parse_bucket_bound_ns;
+
+constexpr uint32_t kMaxShift = 40;  // 2^40 ns, about 18 minutes
+
+std::optional<std::string> check_syscall_name(const std::string& name) {
+  if (syscall_number(name)) return std::nullopt;
+  return "unknown syscall \"" + name + "\"";
+}
+
+std::optional<std::string> check_comm(const std::string& comm) {
+  if (comm.empty()) return "empty task name";
+  if (comm.size() >= SYSCALL_COMM_LEN)
+    return "task name \"" + comm + "\" is longer than 15 bytes (the kernel truncates task names there)";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_bucket_bound(const std::string& text) {
+  auto ns = parse_bucket_bound_ns(text);
+  if (!ns) return "invalid bucket bound \"" + text + "\" (a number and a unit: ns, us, ms or s; e.g. 1us)";
+  if (ceil_log2(*ns) > kMaxShift) return "bucket bound \"" + text + "\" is above the limit of 2^40ns (about 18m)";
+  return std::nullopt;
+}
+
+// Mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo.
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "... mount_point options - fstype source superopts"
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream post(line.substr(dash + 3));
+    std::string fstype;
+    post >> fstype;
+    if (fstype != "cgroup2") continue;
+    std::istringstream pre(line.substr(0, dash));
+    std::string field, mount_point;
+    for (int i = 0; i < 5 && pre >> field; ++i) mount_point = field;
+    return mount_point;
+  }
+  return "";
+}
+
+class SyscallModule final : public Module {
+ public:
+  struct Options {
+    std::vector<std::string> include;
+    std::vector<std::string> exclude;
+    std::string min_bucket = "1us";
+    std::string max_bucket = "17s";
+    uint32_t max_error_series = 1024;
+    std::vector<std::string> comms;
+    std::string cgroup;
+
+    template <class V>
+    void visit(V& v) {
+      v.field("include", include, check_syscall_name);
+      v.field("exclude", exclude, check_syscall_name);
+      v.field("min_bucket", min_bucket, check_bucket_bound);
+      v.field("max_bucket", max_bucket, [this](const std::string& text) -> std::optional<std::string> {
+        if (auto problem = check_bucket_bound(text)) return problem;
+        auto min = parse_bucket_bound_ns(min_bucket);
+        if (!min) return std::nullopt;  // min_bucket's own error says it
+        const uint32_t lo = ceil_log2(*min), hi = ceil_log2(*parse_bucket_bound_ns(text));
+        if (hi < lo) return "max_bucket must not be below min_bucket (" + min_bucket + ")";
+        if (hi - lo + 1 > SYSCALL_MAX_BUCKETS)
+          return "at most " + std::to_string(SYSCALL_MAX_BUCKETS) + " buckets: max_bucket may be at most 2^" +
+                 std::to_string(lo + SYSCALL_MAX_BUCKETS - 1) + "ns for this min_bucket";
+        return std::nullopt;
+      });
+      v.field("max_error_series", max_error_series, in_range(1, 1u << 20));
+      v.field("comms", comms, check_comm);
+      v.field("cgroup", cgroup);
+    }
+
+    Buckets buckets() const {
+      const uint32_t lo = ceil_log2(parse_bucket_bound_ns(min_bucket).value_or(1024));
+      const uint32_t hi = ceil_log2(parse_bucket_bound_ns(max_bucket).value_or(uint64_t{1} << 34));
+      return Buckets{lo, hi - lo + 1};
+    }
+  };
+
+  explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
+
+  Status start(Features& features) override {
+    auto skel = Skeleton<syscall_bpf>::open();
+    if (!skel) return skel.error().wrap("open");
+    skel_.emplace(std::move(skel.value()));
+    auto& s = *skel_;
+
+    s->rodata->min_shift = buckets_.min_shift;
+    s->rodata->nbuckets = buckets_.count;
+    if (auto nr = syscall_number("rt_sigreturn")) s->rodata->rt_sigreturn_nr = *nr;
+    set_skipped(s->rodata->skipped);
+    bpf_map__set_max_entries(s->maps.syscall_errors, options_.max_error_series);
+
+    if (!options_.comms.empty()) {
+      s->rodata->filter_comm = true;
+      bpf_map__set_max_entries(s->maps.allowed_comms, static_cast<uint32_t>(options_.comms.size()));
+    }
+    if (!options_.cgroup.empty()) {
+      if (Status st = open_cgroup(); !st) return st;
+      s->rodata->filter_cgroup = true;
+    }
+
+    std::vector<Hook> hooks = {
+        {"syscall enter",
+         {{AttachKind::tp_btf, "sys_enter_tp_btf", "sys_enter"},
+          {AttachKind::raw_tp, "sys_enter_raw_tp", "sys_enter"},
+          {AttachKind::tracepoint, "sys_enter_tracepoint", "raw_syscalls/sys_enter"}}},
+        {"syscall exit",
+         {{AttachKind::tp_btf, "sys_exit_tp_btf", "sys_exit"},
+          {AttachKind::raw_tp, "sys_exit_raw_tp", "sys_exit"},
+          {AttachKind::tracepoint, "sys_exit_tracepoint", "raw_syscalls/sys_exit"}}},
+    };
+    // Enter and exit must keep the stamp in the same place: both take the flavour of the weaker.
+    auto chosen = choose_candidates(hooks, features);
+    size_t flavour = 0;
+    for (const auto& c : chosen)
+      if (c) flavour = std::max(flavour, *c);
+    for (auto& h : hooks) h.candidates.erase(h.candidates.begin(), h.candidates.begin() + static_cast<long>(flavour));
+    const bool task_storage = flavour == 0;
+    // The map the chosen flavour does not use is not created: task storage needs 5.11+.
+    bpf_map__set_autocreate(s->maps.task_starts, task_storage);
+    if (task_storage) bpf_map__set_max_entries(s->maps.thread_starts, 1);
+
+    if (Status st = hooks_.prepare(s.object(), hooks, features); !st) return st;
+    if (Status st = s.load(); !st) return st;
+    if (Status st = fill_filters(); !st) return st;
+    return hooks_.attach();
+  }
+
+  Status read(ModuleReading& out) override {
+    auto latency = HistogramFamily(
+        "bpfex_syscall_latency_seconds",
+        "Syscall latency from entry to exit, by syscall name (the number when it has none). Log2 buckets.",
+        {"syscall"});
+    auto errors = counter_family("bpfex_syscall_errors_total",
+                                 "Syscalls that returned an error, by syscall and errno name. Past max_error_series "
+                                 "distinct pairs, errno=\"other\".",
+                                 {"syscall", "errno"});
+    uint64_t overflow = 0;
+    HistogramData data;
+    data.upper_bounds = upper_bounds_;
+    Status st = read_percpu_map<uint32_t, syscall_row>(
+        bpf_map__fd((*skel_)->maps.syscall_rows), [&](const uint32_t& nr, const syscall_row& row) {
+          data.counts.assign(row.slot + SYSCALL_SLOT_BUCKET0, row.slot + SYSCALL_SLOT_BUCKET0 + buckets_.count + 1);
+          uint64_t calls = 0;
+          for (uint64_t c : data.counts) calls += c;
+          const uint64_t error_overflow = row.slot[SYSCALL_SLOT_ERR_OVERFLOW];
+          if (calls == 0 && error_overflow == 0) return;
+          const std::string name = syscall_label(nr);
+          data.sum = static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9;
+          latency.add({name}, data);
+          if (error_overflow > 0) {
+            errors.add({name, "other"}, static_cast<double>(error_overflow));
+            overflow += error_overflow;
+          }
+        });
+    if (!st) return st.error().wrap("read syscall_rows");
+    st = read_percpu_map<syscall_error_key, uint64_t>(
+        bpf_map__fd((*skel_)->maps.syscall_errors), [&](const syscall_error_key& k, const uint64_t& n) {
+          errors.add({syscall_label(k.nr), syscall_latency::errno_label(k.err)}, static_cast<double>(n));
+        });
+    if (!st) return st.error().wrap("read syscall_errors");
+    out.families.push_back(latency.build());
+    out.families.push_back(errors.build());
+    out.label_overflows = overflow;
+    return {};
+  }
+
+  std::vector<LoadedProgram> programs() const override { return hooks_.programs(); }
+
+ private:
+  void set_skipped(__u64* skipped) const {
+    auto skip = [&](uint32_t nr) {
+      if (nr < SYSCALL_NR_MAX) skipped[nr / 64] |= uint64_t{1} << (nr % 64);
+    };
+    auto unskip = [&](uint32_t nr) {
+      if (nr < SYSCALL_NR_MAX) skipped[nr / 64] &= ~(uint64_t{1} << (nr % 64));
+    };
+    if (!options_.include.empty()) {
+      for (uint32_t nr = 0; nr < SYSCALL_NR_MAX; ++nr) skip(nr);
+      for (const auto& name : options_.include) unskip(*syscall_number(name));
+    }
+    for (const auto& name : options_.exclude) skip(*syscall_number(name));
+    // They never return: a stamp would only wait to be overwritten.
+    for (const char* name : {"exit", "exit_group"})
+      if (auto nr = syscall_number(name)) skip(*nr);
+  }
+
+  Status open_cgroup() {
+    std::string path = options_.cgroup;
+    const std::string mount = cgroup2_mount();
+    if (mount.empty()) return Error{ENOENT, "cgroup: no cgroup v2 hierarchy is mounted"};
+    if (path.rfind(mount + "/", 0) != 0 && path != mount) path = mount + (path.starts_with("/") ? "" : "/") + path;
+    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return errno_error("cgroup: open " + path);
+    struct statfs fs {};
+    if (fstatfs(fd.get(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+      return Error{EINVAL, "cgroup: " + path + " is not in a cgroup v2 hierarchy"};
+    cgroup_fd_ = std::move(fd);
+    return {};
+  }
+
+  Status fill_filters() {
+    auto& s = *skel_;
+    const uint8_t yes = 1;
+    for (const auto& comm : options_.comms) {
+      syscall_comm_key key{};
+      std::memcpy(key.comm, comm.data(), std::min(comm.size(), sizeof key.comm - 1));
+      if (bpf_map_update_elem(bpf_map__fd(s->maps.allowed_comms), &key, &yes, BPF_ANY) != 0)
+        return errno_error("comms: add \"" + comm + "\"");
+    }
+    if (cgroup_fd_) {
+      const uint32_t index = 0, fd = static_cast<uint32_t>(cgroup_fd_.get());
+      if (bpf_map_update_elem(bpf_map__fd(s->maps.allowed_cgroup), &index, &fd, BPF_ANY) != 0)
+        return errno_error("cgroup: set " + options_.cgroup);
+    }
+    return {};
+  }
+
+  Options options_;
+  Buckets buckets_;
+  std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
+  Fd cgroup_fd_;
+  std::optional<Skeleton<syscall_bpf>> skel_;
+  HookSet hooks_;  // declared after skel_: links are destroyed before the object
+};
+
+}  // namespace
+
+ModuleSpec syscall_module_spec() {
+  return make_module_spec<SyscallModule>("syscall",
+                                         "Latency histogram per syscall and failed syscalls by errno.");
+}
+
+}  // namespace bpfex
