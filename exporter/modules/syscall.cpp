@@ -16,8 +16,8 @@
 #include "bpf/fd.h"
 #include "bpf/maps.h"
 #include "modules/module.h"
-#include "syscall_latency.h"
 #include "syscall.skel.h"
+#include "syscall_latency.h"
 #include "syscalls.h"
 
 namespace bpfex {
@@ -70,10 +70,10 @@ std::vector<double> Buckets::upper_bounds_seconds() const {
 std::string errno_label(uint32_t err) {
   // include/linux/errno.h: never returned to user space, but visible at the sys_exit tracepoint.
   static constexpr std::array<std::string_view, 19> kKernelInternal = {
-      "ERESTARTSYS", "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD",   "ERESTART_RESTARTBLOCK",
-      "EPROBE_DEFER", "EOPENSTALE",    "ENOPARAM",       "E520",          "EBADHANDLE",
-      "ENOTSYNC",    "EBADCOOKIE",     "ENOTSUPP",       "ETOOSMALL",     "ESERVERFAULT",
-      "EBADTYPE",    "EJUKEBOX",       "EIOCBQUEUED",    "ERECALLCONFLICT"};
+      "ERESTARTSYS",  "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD",    "ERESTART_RESTARTBLOCK",
+      "EPROBE_DEFER", "EOPENSTALE",     "ENOPARAM",       "E520",           "EBADHANDLE",
+      "ENOTSYNC",     "EBADCOOKIE",     "ENOTSUPP",       "ETOOSMALL",      "ESERVERFAULT",
+      "EBADTYPE",     "EJUKEBOX",       "EIOCBQUEUED",    "ERECALLCONFLICT"};
   if (err >= 512 && err < 512 + kKernelInternal.size()) return std::string(kKernelInternal[err - 512]);
   return errno_name(static_cast<int>(err));
 }
@@ -204,7 +204,12 @@ class SyscallModule final : public Module {
     size_t flavour = 0;
     for (const auto& c : chosen)
       if (c) flavour = std::max(flavour, *c);
-    for (auto& h : hooks) h.candidates.erase(h.candidates.begin(), h.candidates.begin() + static_cast<long>(flavour));
+    for (auto& h : hooks) {
+      // HookSet only switches off the candidates it is given; these it will not see.
+      for (size_t i = 0; i < flavour && i < h.candidates.size(); ++i)
+        bpf_program__set_autoload(bpf_object__find_program_by_name(s.object(), h.candidates[i].program.c_str()), false);
+      h.candidates.erase(h.candidates.begin(), h.candidates.begin() + static_cast<long>(flavour));
+    }
     const bool task_storage = flavour == 0;
     // The map the chosen flavour does not use is not created: task storage needs 5.11+.
     bpf_map__set_autocreate(s->maps.task_starts, task_storage);
@@ -317,8 +322,7 @@ class SyscallModule final : public Module {
 }  // namespace
 
 ModuleSpec syscall_module_spec() {
-  return make_module_spec<SyscallModule>("syscall",
-                                         "Latency histogram per syscall and failed syscalls by errno.");
+  return make_module_spec<SyscallModule>("syscall", "Latency histogram per syscall and failed syscalls by errno.");
 }
 
 }  // namespace bpfex
