@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# What the syscall module costs each syscall, next to syscount -L, bpftrace and the floor (empty BPF
+# programs on the same attach points). One command, as root on Debian 12:
+#
+#   bench/syscall/run.sh [ROUNDS=9] [CALLS=5000000]
+#
+# A getppid loop pinned to CPU 1 measures ns per call (median over 10 chunks) while one tracer at a
+# time runs on CPU 0. Rounds interleave the tracers (rotating their order) so that slow drifts of a
+# shared machine hit all of them alike; the table shows medians over rounds. Before each run the
+# script waits (up to 10 s) for the machine to be quiet. Results: bench/syscall/results/<time>.txt.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+rounds=${1:-9}
+calls=${2:-5000000}
+[[ $(id -u) -eq 0 ]] || { echo "run.sh: needs root" >&2; exit 1; }
+
+# ---- dependencies (Debian 12 packages) and builds
+need=()
+command -v syscount >/dev/null || need+=(libbpf-tools)
+command -v bpftrace >/dev/null || need+=(bpftrace)
+if ((${#need[@]})); then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+"$root/scripts/build.sh"
+source "$root/scripts/lib.sh"
+ensure_tracefs
+work=$(mktemp -d /tmp/bpfex-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cc -O2 -Wall -Wextra -Werror -o "$work/loop" "$here/loop.c"
+cc -O2 -Wall -Wextra -Werror -o "$work/floor" "$here/floor.c" -lbpf
+clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" \
+  -c "$here/floor.bpf.c" -o "$work/floor.bpf.o"
+port=$((20000 + RANDOM % 20000))
+cat >"$work/bpfex.yaml" <<YAML
+web:
+  listen_address: "127.0.0.1:$port"
+modules:
+  exec:
+    enabled: false
+  syscall:
+    enabled: true
+YAML
+
+# ---- one tracer at a time
+tool_pid=""
+start_tool() {
+  local name=$1 i
+  : >"$work/tool.out"
+  case $name in
+    base) tool_pid=""; return ;;
+    floor) taskset -c 0 "$work/floor" "$work/floor.bpf.o" >"$work/tool.out" 2>&1 & ;;
+    bpfex) taskset -c 0 "$root/build/bpfex" --config.file="$work/bpfex.yaml" --log.level=warn >"$work/tool.out" 2>&1 & ;;
+    syscount) taskset -c 0 syscount -L >"$work/tool.out" 2>&1 & ;;
+    bpftrace) taskset -c 0 bpftrace "$here/hist.bt" >"$work/tool.out" 2>&1 & ;;
+  esac
+  tool_pid=$!
+  for ((i = 0; i < 300; i++)); do
+    case $name in
+      floor) grep -q ready "$work/tool.out" && break ;;
+      bpfex) curl -fs "127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^bpfex_module_up{module="syscall"} 1' && break ;;
+      syscount) grep -q Tracing "$work/tool.out" && break ;;
+      bpftrace) grep -q Attaching "$work/tool.out" && { sleep 2; break; } ;;
+    esac
+    sleep 0.1
+  done
+  kill -0 "$tool_pid" 2>/dev/null || { echo "run.sh: $name died:" >&2; cat "$work/tool.out" >&2; exit 1; }
+}
+stop_tool() {
+  [[ -n $tool_pid ]] || return 0
+  kill -INT "$tool_pid" 2>/dev/null || true
+  wait "$tool_pid" 2>/dev/null || true
+  tool_pid=""
+}
+trap 'stop_tool; rm -rf "$work"' EXIT
+
+# Waits until the other users of the machine leave at least 1.8 of 2 CPUs idle for half a second.
+wait_quiet() {
+  local i u n s rest t1 t2
+  for ((i = 0; i < 20; i++)); do
+    read -r _ u n s rest </proc/stat; t1=$((u + n + s)); sleep 0.5
+    read -r _ u n s rest </proc/stat; t2=$((u + n + s))
+    ((t2 - t1 < 10)) && return 0
+  done
+  echo "  (machine not quiet; measuring anyway)" >&2
+}
+
+mkdir -p "$here/results"
+out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
+polls="$work/polls.txt"
+: >"$polls"
+tools=(base floor bpfex syscount bpftrace)
+for ((r = 1; r <= rounds; r++)); do
+  tools=("${tools[@]:1}" "${tools[0]}")
+  for t in "${tools[@]}"; do
+    wait_quiet
+    start_tool "$t"
+    ns=$(taskset -c 1 "$work/loop" "$calls" 10)
+    if [[ $t == bpfex ]]; then
+      # Time the last poll took reading every syscall row and the errno map (default config).
+      curl -fs "127.0.0.1:$port/metrics" | awk '/^bpfex_poll_duration_seconds\{module="syscall"\}/ {print $2}' >>"$polls"
+    fi
+    stop_tool
+    echo "$t $ns" | tee -a "$out"
+  done
+done
+
+python3 - "$out" "$polls" <<'PY' | tee "$out.summary"
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, ns = line.split()
+    runs.setdefault(name, []).append(float(ns))
+med = {k: statistics.median(v) for k, v in runs.items()}
+added = {k: med[k] - med["base"] for k in med}
+print(f"\n{'tracer':<10} {'ns/call':>8} {'added ns':>9} {'x syscount':>11} {'x floor':>8}   (medians of {len(runs['base'])} rounds)")
+for k in ["base", "floor", "bpfex", "syscount", "bpftrace"]:
+    print(f"{k:<10} {med[k]:8.1f} {added[k]:9.1f} {added[k]/added['syscount']:11.2f} {added[k]/added['floor']:8.2f}")
+polls = [float(x) for x in open(sys.argv[2]) if x.strip()]
+if polls:
+    print(f"\nbpfex poll of the syscall module (bpfex_poll_duration_seconds): median {statistics.median(polls)*1e6:.0f} us, "
+          f"max {max(polls)*1e6:.0f} us over {len(polls)} samples")
+PY
+echo "raw results: $out"
