@@ -84,8 +84,12 @@ struct {
 
 #define TS_COMPAT 0x0002 /* x86 thread_info.status: a 32-bit syscall is in progress */
 
-/* Whether syscall id (as the tracepoint reports it) of the current task is traced. */
-static __always_inline bool traced(long id, struct task_struct *task)
+/*
+ * Whether syscall id (as the tracepoint reports it) of the current task is traced. thread_status
+ * is the task's x86 thread_info.status: ia32 syscall numbers would be counted under the wrong
+ * 64-bit names. The tp_btf flavour reads it directly, the others through bpf_probe_read.
+ */
+static __always_inline bool traced(long id, __u32 thread_status)
 {
 	__u32 nr;
 
@@ -94,11 +98,8 @@ static __always_inline bool traced(long id, struct task_struct *task)
 	nr = (__u32)id;
 	if (skipped[nr / 64] & (1ULL << (nr % 64)))
 		return false;
-#ifdef __TARGET_ARCH_x86
-	/* ia32 syscall numbers would be counted under the wrong 64-bit names. */
-	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)
+	if (thread_status & TS_COMPAT)
 		return false;
-#endif
 	if (filter_comm) {
 		struct syscall_comm_key key = {};
 
@@ -161,16 +162,18 @@ static __always_inline void observe(struct syscall_start *start, long exit_nr, l
 		count_error(nr, (__u32)-ret, row);
 }
 
-static __always_inline long regs_syscall_nr(struct pt_regs *regs)
-{
+/* The syscall number at exit, from the registers; READ is a direct load (tp_btf: trusted BTF
+ * pointers) or BPF_CORE_READ (raw_tp). */
 #if defined(__TARGET_ARCH_x86)
-	return BPF_CORE_READ(regs, orig_ax);
+#define REGS_SYSCALL_NR(regs, READ) READ(regs, orig_ax)
+#define TASK_THREAD_STATUS(task, READ) READ(task, thread_info.status)
 #elif defined(__TARGET_ARCH_arm64)
-	return BPF_CORE_READ((struct user_pt_regs *)regs, syscallno);
+#define REGS_SYSCALL_NR(regs, READ) READ((struct user_pt_regs *)(regs), syscallno)
+#define TASK_THREAD_STATUS(task, READ) 0
 #else
 #error "bpfex: syscall number at exit unknown for this architecture"
 #endif
-}
+#define DIRECT_READ(ptr, field) ((ptr)->field)
 
 /* ---- tp_btf: stamp in task local storage */
 
@@ -180,7 +183,7 @@ int BPF_PROG(sys_enter_tp_btf, struct pt_regs *regs, long id)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct syscall_start *start;
 
-	if (!traced(id, task))
+	if (!traced(id, TASK_THREAD_STATUS(task, DIRECT_READ)))
 		return 0;
 	start = bpf_task_storage_get(&task_starts, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!start)
@@ -198,7 +201,7 @@ int BPF_PROG(sys_exit_tp_btf, struct pt_regs *regs, long ret)
 	start = bpf_task_storage_get(&task_starts, bpf_get_current_task_btf(), 0, 0);
 	if (!start || !start->ts)
 		return 0;
-	observe(start, regs_syscall_nr(regs), ret);
+	observe(start, REGS_SYSCALL_NR(regs, DIRECT_READ), ret);
 	return 0;
 }
 
@@ -210,7 +213,7 @@ static __always_inline void enter_by_thread(long id)
 	struct syscall_start fresh = {}, *start;
 	__u64 tid = bpf_get_current_pid_tgid();
 
-	if (!traced(id, task))
+	if (!traced(id, TASK_THREAD_STATUS(task, BPF_CORE_READ)))
 		return;
 	start = bpf_map_lookup_elem(&thread_starts, &tid);
 	if (start) {
@@ -251,7 +254,7 @@ int BPF_PROG(sys_enter_raw_tp, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(sys_exit_raw_tp, struct pt_regs *regs, long ret)
 {
-	exit_by_thread(regs_syscall_nr(regs), ret);
+	exit_by_thread(REGS_SYSCALL_NR(regs, BPF_CORE_READ), ret);
 	return 0;
 }
 
