@@ -289,6 +289,15 @@ t_module_up() {
   num_eq "$v" 1 || { echo "bpfex_module_up{module=\"exec\"} = $v, want 1"; return 1; }
 }
 
+t_syscall_module() {
+  local v
+  v=$(metric_value bpfex_module_up 'module="syscall"') || { echo 'no bpfex_module_up{module="syscall"}'; return 1; }
+  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"syscall\"} = $v, want 1"; return 1; }
+  # Every process makes read calls, not least curl and bpfex itself.
+  v=$(metric_value bpfex_syscall_latency_seconds_count 'syscall="read"') || { echo "no read histogram"; return 1; }
+  num_ge "$v" 1 || { echo "bpfex_syscall_latency_seconds_count{syscall=\"read\"} = $v"; return 1; }
+}
+
 t_landing_page() {
   local code ct
   code=$(http_get "$BASE/") || { echo "GET / failed"; return 1; }
@@ -511,6 +520,7 @@ say "bpfex is healthy on $BASE (pid $BPFEX_PID)"
 check "GET /metrics: 200, Content-Type, promtool clean" t_metrics_endpoint
 check "bpfex_build_info{version,revision} 1" t_build_info
 check 'bpfex_module_up{module="exec"} 1' t_module_up
+check 'bpfex_module_up{module="syscall"} 1, read latency histogram' t_syscall_module
 check "GET / landing page" t_landing_page
 check "GET /healthz 200 ok" t_healthz
 check "GET /nope 404" t_status 404 /nope

@@ -1,3 +1,4 @@
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -226,6 +227,49 @@ TEST_CASE("syscall: a call in flight when the module starts is never observed") 
   // The counted read waited for the second write, about 20ms; the first read waited far longer.
   CHECK(h->sum >= 0.015);
   CHECK(h->sum < 5.0);
+}
+
+TEST_CASE("syscall: a fork child's return from clone is not a second clone observation") {
+  KernelFeatures features;
+  for (const auto& denied : std::vector<std::vector<AttachKind>>{{}, {AttachKind::tp_btf}}) {
+    RestrictedFeatures restricted(features, denied);
+    const std::string comm = unique_comm();
+    auto m = start_module(module_config("syscall", comms_option(comm)), restricted);
+    run_as(comm, [] {
+      // The child inherits the comm and returns from clone through sys_exit without a stamp.
+      pid_t child = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+      if (child == 0) _exit(0);
+      syscall(SYS_wait4, child, nullptr, 0, nullptr);
+    });
+    ModuleReading r = m.read();
+    CHECK(calls_of(r.families, "clone") == 1);
+    CHECK(calls_of(r.families, "wait4") == 1);
+  }
+}
+
+TEST_CASE("syscall: a thread killed in the middle of a call makes at most its one real observation") {
+  KernelFeatures features;
+  const std::string comm = unique_comm();
+  auto m = start_module(module_config("syscall", comms_option(comm)), features);
+  const auto t0 = std::chrono::steady_clock::now();
+  run_as(comm, [] {
+    int p[2];
+    if (pipe(p) != 0) _exit(1);
+    std::thread([fd = p[0]] {
+      char c;
+      syscall(SYS_read, fd, &c, 1);  // blocks until exit_group kills the thread
+    }).detach();
+    sleep_ns(20'000'000);
+    // _exit(0) from run_as: exit_group kills the reader mid-call.
+  });
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto h = histogram_of(m.read().families, "read");
+  // The killed read ends through sys_exit (-ERESTARTSYS) before the thread exits: one observation
+  // no longer than the process lived, never a stale one.
+  if (h) {
+    CHECK(h->count <= 1);
+    CHECK(h->sum <= wall);
+  }
 }
 
 TEST_CASE("syscall: the raw_tp and tracepoint fallbacks count exactly") {
