@@ -4,7 +4,7 @@
 #
 #   bench/syscall/run.sh [ROUNDS=9] [CALLS=5000000]
 #
-# A getppid loop pinned to CPU 1 measures ns per call (median over 10 chunks) while one tracer at a
+# A getppid loop pinned to CPU 1 measures ns per call (median over 10 chunks, in thread CPU time) while one tracer at a
 # time runs on CPU 0. Rounds interleave the tracers (rotating their order) so that slow drifts of a
 # shared machine hit all of them alike; the table shows medians over rounds. Before each run the
 # script waits (up to 10 s) for the machine to be quiet. Results: bench/syscall/results/<time>.txt.
