@@ -20,7 +20,7 @@ void Poller::poll_once() {
     Status st = m.module->read(reading);
     m.last_poll_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (st) {
-      m.guard.apply(reading.families);
+      m.guard.apply(reading.families, reading.retire_vanished_series);
       m.last_families = std::move(reading.families);
       m.label_overflows = reading.label_overflows;
     } else {

@@ -81,7 +81,9 @@ TEST_CASE("config errors name line, column and key") {
   CHECK(only_error("modules:\n  exec:\n    enabled: maybe\n") ==
         "3:14 modules.exec.enabled: expected true or false, got \"maybe\"");
   CHECK(only_error("modules:\n  exec:\n    colour: red\n") == "3:5 modules.exec.colour: unknown key");
-  CHECK(only_error("modules:\n  nosuch:\n    enabled: true\n") == "2:3 modules.nosuch: unknown module (known: exec)");
+  // The list of known modules grows; it starts with exec.
+  CHECK(only_error("modules:\n  nosuch:\n    enabled: true\n")
+            .rfind("2:3 modules.nosuch: unknown module (known: exec", 0) == 0);
   CHECK(only_error("modules:\n  exec: yes\n") ==
         "2:9 modules.exec: expected a mapping with enabled: and the module's options");
   CHECK(only_error("modules: [exec]\n") == "1:10 modules: expected a mapping, got a list");
