@@ -23,6 +23,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_FRAGMENT 44
 #define IPPROTO_AH 51
 #define IPPROTO_DSTOPTS 60
+#define IPPROTO_ICMPV6 58
 #define MAX_VLAN_TAGS 2 /* QinQ */
 #define MAX_IPV6_EXT_HEADERS 6
 #define MAX_HEADER_OFFSET 1024 /* bounds packet offsets for the verifier */
@@ -48,6 +49,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct network_interface);
 } network_interfaces SEC(".maps");
+
+/* Sized from max_interfaces before load; user space hands out slots (zeroed) on RTM_NEWLINK. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct network_slot);
+} network_slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -201,6 +210,22 @@ static __always_inline void count_segments(struct packet *p, const struct networ
 	}
 }
 
+/* enum network_class of key, or -1 when it is counted in the hash map */
+static __always_inline int network_class(const struct network_key *key)
+{
+	int base = key->family == NETWORK_FAMILY_IPV4 ? NETWORK_CLASS_IPV4_TCP : NETWORK_CLASS_IPV6_TCP;
+
+	if (key->family == NETWORK_FAMILY_OTHER)
+		return key->proto == 0x0806 ? NETWORK_CLASS_ARP : -1;
+	if (key->proto == IPPROTO_TCP)
+		return base;
+	if (key->proto == IPPROTO_UDP)
+		return base + 1;
+	if (key->proto == (key->family == NETWORK_FAMILY_IPV4 ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+		return base + 2;
+	return -1;
+}
+
 static __always_inline void count(struct __sk_buff *skb, int has_l2_header, __u8 direction)
 {
 	struct network_key key = { .ifindex = skb->ifindex, .direction = direction };
@@ -212,17 +237,33 @@ static __always_inline void count(struct __sk_buff *skb, int has_l2_header, __u8
 	__u64 bytes = skb->len, packets = 1;
 	struct network_value *value, initial;
 	struct network_interface *itf;
-	__u32 l4_offset;
+	__u32 l4_offset, slot = 0;
+	int class;
 
 	l4_offset = classify(&p, has_l2_header, &key);
 	itf = bpf_map_lookup_elem(&network_interfaces, &key.ifindex);
 	if (itf) {
+		slot = itf->slot;
 		/* taps and socket filters see segments; tc sees the skb before segmentation */
 		if (skb->gso_segs > 1)
 			count_segments(&p, itf, &key, l4_offset, &packets, &bytes);
 		/* tc sees the Ethernet header on lo, loopback_xmit() counts from the L3 header */
 		if (itf->loopback && bytes >= ETH_HLEN)
 			bytes -= ETH_HLEN;
+	}
+
+	class = network_class(&key);
+	if (slot && class >= 0 && class < NETWORK_CLASSES) {
+		struct network_slot *counts;
+
+		slot -= 1;
+		counts = bpf_map_lookup_elem(&network_slots, &slot);
+		if (counts) {
+			/* per-CPU value, and tc/tcx programs run with bottom halves off: plain adds */
+			counts->counts[direction & 1][class].packets += packets;
+			counts->counts[direction & 1][class].bytes += bytes;
+			return;
+		}
 	}
 
 	value = bpf_map_lookup_elem(&network_counts, &key);
@@ -237,7 +278,6 @@ static __always_inline void count(struct __sk_buff *skb, int has_l2_header, __u8
 			return;
 		}
 	}
-	/* per-CPU value, and tc/tcx programs run with bottom halves off: plain adds suffice */
 	value->packets += packets;
 	value->bytes += bytes;
 }

@@ -40,11 +40,29 @@ struct network_value {
  *  - rx_segments: hardware NICs count frames before GRO merges them: count gso_segs and the
  *    replicated headers. */
 struct network_interface {
+	__u32 slot; /* 1 + index into network_slots; 0: counted in network_counts only */
 	__u32 loopback;
 	__u32 gso_max_ipv4;
 	__u32 gso_max_ipv6;
 	__u32 gso_max_segs;
 	__u32 rx_segments;
+};
+
+/* The common protocols of an interface with a slot are counted in a per-CPU array (an inlined
+ * lookup) instead of the hash map. A key's counts live in one of the two places, never both. */
+enum network_class {
+	NETWORK_CLASS_IPV4_TCP = 0,
+	NETWORK_CLASS_IPV4_UDP,
+	NETWORK_CLASS_IPV4_ICMP,
+	NETWORK_CLASS_IPV6_TCP,
+	NETWORK_CLASS_IPV6_UDP,
+	NETWORK_CLASS_IPV6_ICMPV6,
+	NETWORK_CLASS_ARP,
+	NETWORK_CLASSES = 8, /* one spare: a power of two keeps the index arithmetic cheap */
+};
+
+struct network_slot {
+	struct network_value counts[2][NETWORK_CLASSES]; /* [direction][class] */
 };
 
 /* Interfaces with a larger ifindex are counted without the facts above. */

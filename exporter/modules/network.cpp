@@ -127,6 +127,16 @@ bool network_interface_selected(std::string_view name, const std::vector<std::st
 namespace {
 
 constexpr int kHookDirections = 2;  // ingress, egress
+
+// Family and protocol of each enum network_class.
+struct ClassKey {
+  uint8_t family;
+  uint16_t proto;
+};
+constexpr ClassKey kClasses[NETWORK_CLASSES] = {
+    {NETWORK_FAMILY_IPV4, 6},  {NETWORK_FAMILY_IPV4, 17}, {NETWORK_FAMILY_IPV4, 1},       {NETWORK_FAMILY_IPV6, 6},
+    {NETWORK_FAMILY_IPV6, 17}, {NETWORK_FAMILY_IPV6, 58}, {NETWORK_FAMILY_OTHER, 0x0806}, {0, 0}};
+constexpr int kUsedClasses = NETWORK_CLASS_ARP + 1;
 constexpr uint32_t kTcHandle = 0xbfe, kTcPriority = 0xbfe;
 
 enum class AttachMethod { tcx, tc };
@@ -136,7 +146,8 @@ struct Interface {
   std::string name;
   bool named = false;  // false: over max_interfaces, exported as interface="other"
   bool loopback = false;
-  bool alive = true;  // false once detached: read() deletes its keys and then the entry
+  bool alive = true;             // false once detached: read() deletes its keys and then the entry
+  std::optional<uint32_t> slot;  // index into network_slots
   std::vector<Fd> tcx_links;
   bool tc_attached = false;
   bool tc_created_hook = false;
@@ -221,6 +232,8 @@ class NetworkModule final : public Module {
     // Keys per interface: two directions times the protocols seen (a handful in practice).
     bpf_map__set_max_entries((*skel_)->maps.network_counts,
                              std::min<uint32_t>(std::max<uint32_t>(options_.max_interfaces * 64, 4096), 1u << 20));
+    bpf_map__set_max_entries((*skel_)->maps.network_slots, options_.max_interfaces);
+    for (uint32_t s = options_.max_interfaces; s > 0; --s) free_slots_.push_back(s - 1);
     if (Status st = skel_->load(); !st) return st;
 
     Fd nl(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
@@ -280,6 +293,21 @@ class NetworkModule final : public Module {
     std::vector<network_key> stale;
     {
       std::lock_guard lock(mutex_);
+      // The common protocols of interfaces with a slot: merged into raw (a key is in one place only).
+      for (const auto& [ifindex, itf] : interfaces_) {
+        if (!itf.slot) continue;
+        auto slot = read_slot(*itf.slot);
+        if (!slot) return slot.error().wrap("read network_slots");
+        for (uint8_t dir = 0; dir < 2; ++dir) {
+          for (int c = 0; c < kUsedClasses; ++c) {
+            const network_value& v = slot->counts[dir][c];
+            if (v.packets == 0) continue;
+            network_value& r = raw[{ifindex, dir, kClasses[c].family, kClasses[c].proto}];
+            r.packets += v.packets;
+            r.bytes += v.bytes;
+          }
+        }
+      }
       for (const auto& [key, v] : raw) {
         const auto& [ifindex, dir, family, proto] = key;
         auto it = interfaces_.find(ifindex);
@@ -303,7 +331,7 @@ class NetworkModule final : public Module {
         if (it->second.alive) {
           ++it;
         } else {
-          if (it->second.named) --named_;
+          forget(it->second);
           it = interfaces_.erase(it);
         }
       }
@@ -357,23 +385,29 @@ class NetworkModule final : public Module {
     }
     if (!wanted) return;
     if (it != interfaces_.end()) {  // detached but not yet collected by read(): start over
-      if (it->second.named) --named_;
+      forget(it->second);
       interfaces_.erase(it);
-    }
-    // Facts first: the programs must never see the interface without them.
-    if (m.ifindex > 0 && m.ifindex < NETWORK_MAX_IFINDEX) {
-      uint32_t key = static_cast<uint32_t>(m.ifindex);
-      bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_interfaces), &key, &m.facts, BPF_ANY);
     }
     Interface itf;
     itf.name = m.name;
     itf.loopback = m.facts.loopback != 0;
     itf.named = named_ < options_.max_interfaces;
     if (itf.named) ++named_;
+    // Facts and a zeroed slot first: the programs must never see the interface without them.
+    network_interface facts = m.facts;
+    if (m.ifindex > 0 && m.ifindex < NETWORK_MAX_IFINDEX) {
+      if (!free_slots_.empty() && zero_slot(free_slots_.back())) {
+        itf.slot = free_slots_.back();
+        free_slots_.pop_back();
+        facts.slot = *itf.slot + 1;
+      }
+      uint32_t key = static_cast<uint32_t>(m.ifindex);
+      bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_interfaces), &key, &facts, BPF_ANY);
+    }
     if (Status st = attach(m.ifindex, m.type, itf); !st) {
       log_warn("network: cannot attach", {{"interface", m.name}, {"err", st.error().str()}});
       if (attach_error_.empty() && !watcher_.joinable()) attach_error_ = st.error().str();
-      if (itf.named) --named_;
+      forget(itf);
       return;
     }
     log_debug("network: attached", {{"interface", m.name}, {"ifindex", std::to_string(m.ifindex)}});
@@ -418,6 +452,31 @@ class NetworkModule final : public Module {
     }
     itf.tc_attached = true;
     return {};
+  }
+
+  // Called with mutex_ held: gives back what an interface that is no longer tracked held.
+  void forget(Interface& itf) {
+    if (itf.named) --named_;
+    itf.named = false;
+    if (itf.slot) free_slots_.push_back(*itf.slot);
+    itf.slot.reset();
+  }
+
+  bool zero_slot(uint32_t slot) {
+    std::vector<network_slot> zero(static_cast<size_t>(possible_cpus()));
+    return bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_slots), &slot, zero.data(), BPF_ANY) == 0;
+  }
+
+  // One slot summed over CPUs.
+  Result<network_slot> read_slot(uint32_t slot) {
+    constexpr size_t kWords = sizeof(network_slot) / sizeof(uint64_t);
+    std::vector<uint64_t> percpu(kWords * static_cast<size_t>(possible_cpus()));
+    if (bpf_map_lookup_elem(bpf_map__fd((*skel_)->maps.network_slots), &slot, percpu.data()) != 0)
+      return errno_error("lookup slot " + std::to_string(slot));
+    network_slot sum{};
+    sum_percpu_words(reinterpret_cast<const uint8_t*>(percpu.data()), kWords, possible_cpus(),
+                     reinterpret_cast<uint64_t*>(&sum));
+    return sum;
   }
 
   // Called with mutex_ held. gone: the interface no longer exists here (deleted or moved away).
@@ -526,7 +585,8 @@ class NetworkModule final : public Module {
   std::mutex mutex_;  // guards everything below
   std::map<int, Interface> interfaces_;
   uint32_t named_ = 0;
-  std::string attach_error_;  // first attach failure during start()
+  std::vector<uint32_t> free_slots_;  // indexes of network_slots not in use
+  std::string attach_error_;          // first attach failure during start()
   // Totals of interfaces exported as "other" that are gone: "other" must not go down.
   std::map<std::tuple<uint8_t, uint8_t, uint16_t>, network_value> retired_other_;
 
