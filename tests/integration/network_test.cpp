@@ -569,6 +569,36 @@ TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
     CHECK(r.value.packets == 1);
     CHECK(r.value.bytes == c.frame.size());  // no interface facts: the frame as tc sees it
   }
+  SECTION("an interface with a slot counts common protocols there; lo counts from the L3 header") {
+    network_interface facts{};
+    facts.slot = 1;  // slot index 0
+    facts.loopback = 1;
+    uint32_t ifindex = 1;
+    REQUIRE(bpf_map_update_elem(bpf_map__fd(skel->maps.network_interfaces), &ifindex, &facts, BPF_ANY) == 0);
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(17, 16));
+    append(f, udp(8));
+    Classified r = run_program(skel, f);
+    CHECK(r.keys == 0);  // not in the hash map
+    std::vector<network_slot> percpu(static_cast<size_t>(possible_cpus()));
+    uint32_t slot = 0;
+    REQUIRE(bpf_map_lookup_elem(bpf_map__fd(skel->maps.network_slots), &slot, percpu.data()) == 0);
+    network_value sum{};
+    for (const auto& s : percpu) {
+      sum.packets += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].packets;
+      sum.bytes += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].bytes;
+    }
+    CHECK(sum.packets == 1);
+    CHECK(sum.bytes == f.size() - 14);
+    // A protocol without a class still goes to the hash map, with the loopback adjustment.
+    Frame gre = ethernet(0x0800);
+    append(gre, ipv4(47, 8));
+    append(gre, Frame(8, 0));
+    r = run_program(skel, gre);
+    REQUIRE(r.keys == 1);
+    CHECK(r.key.proto == 47);
+    CHECK(r.value.bytes == gre.size() - 14);
+  }
   SECTION("egress counts as tx") {
     Frame f = ethernet(0x0800);
     append(f, ipv4(1, 8));
