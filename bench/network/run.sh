@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Network module overhead, in one command (root):
 #
-#   bench/network/run.sh [ROUNDS] [SECONDS]        defaults: 7 rounds of 3 s
+#   bench/network/run.sh [ROUNDS] [SECONDS]        defaults: 9 rounds of 3 s
 #
-# 1. Loopback UDP packets per second (64-byte datagrams) without bpfex and with bpfex (default
-#    config: every module on), interleaved round by round, medians. Sender, receiver and the
-#    loopback softirq share one CPU: nothing is dropped, and packets/s is the inverse of the CPU
-#    time a packet costs end to end. Kernel BPF stats are off during these rounds (they cost every
-#    program ~20 ns).
-# 2. Per-packet cost of the network programs from the kernel's own accounting: run_time_ns / run_cnt
-#    of each program over a flood, with kernel.bpf_stats_enabled=1 (restored afterwards).
-#    On loopback every packet runs one program (network_ingress; tx is mirrored from rx).
-# 3. The same program run on a 64-byte UDP frame by BPF_PROG_TEST_RUN (bpftool prog run, 10^6
-#    repeats): the program's cost without the stats clock reads.
+# Everything runs in a network namespace the script creates (and deletes), on its loopback: other
+# processes' loopback traffic cannot add to the numbers, and bpfex (started inside it) attaches
+# to that namespace's interfaces only.
+#
+# 1. Loopback UDP packets per second (64-byte datagrams) in three modes, interleaved round by
+#    round, medians: none (no BPF), empty (a tc program that does nothing: the cost of the hook
+#    itself), bpfex (default config, every module on). Sender, receiver and the loopback softirq
+#    share one CPU: nothing is dropped and packets/s is the inverse of the CPU time one packet
+#    costs end to end. Kernel BPF stats are off here (they cost every program run).
+# 2. Per-packet cost from the kernel's accounting (kernel.bpf_stats_enabled=1, restored
+#    afterwards): run_time_ns / run_cnt of network_ingress over floods, and of the empty program
+#    the same way. On loopback every packet runs one program (tx is mirrored from rx). Their
+#    difference is the module's own cost; the empty program's figure is the hook dispatch plus the
+#    two clock reads the accounting itself adds.
+# 3. Both programs run on a 64-byte UDP frame by BPF_PROG_TEST_RUN (bpftool prog run, 10^6
+#    repeats): cost without the accounting's clock reads.
 # Prints a markdown table for bench/README.md.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-rounds=${1:-7}
+rounds=${1:-9}
 secs=${2:-3}
 [[ $(id -u) -eq 0 ]] || { echo "bench/network: needs root" >&2; exit 1; }
 "$root/scripts/install-deps.sh"
@@ -26,9 +32,16 @@ ensure_tracefs
 work=$(mktemp -d /tmp/bpfex-bench-net.XXXXXX)
 flood=$work/udp_flood
 cc -O2 -Wall -Wextra -Werror -o "$flood" "$root/bench/network/udp_flood.c"
+clang -target bpf -O2 -Wall -Wextra -Werror -I"$root/bpf/include/x86" -c "$root/bench/network/empty.bpf.c" \
+  -o "$work/empty.o"
 
+ns=bpfex-bench-$$
+# Our own bpffs under $work: `ip netns exec` remounts /sys, hiding /sys/fs/bpf from tc in the namespace.
+bpffs=$work/bpffs
+pin=$bpffs/empty
 stats_before=$(cat /proc/sys/kernel/bpf_stats_enabled)
 bpfex_pid=""
+in_ns() { ip netns exec "$ns" "$@"; }
 stop_bpfex() {
   [[ -n $bpfex_pid ]] || return 0
   kill -TERM "$bpfex_pid" 2>/dev/null || true
@@ -38,18 +51,32 @@ stop_bpfex() {
 cleanup() {
   stop_bpfex
   sysctl -qw kernel.bpf_stats_enabled="$stats_before"
+  ip netns del "$ns" 2>/dev/null || true
+  rm -f "$pin"
+  mountpoint -q "$bpffs" && umount "$bpffs"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+ip netns add "$ns"
+in_ns ip link set lo up
+mkdir -p "$bpffs"
+mount -t bpf bpf "$bpffs"
+bpftool prog load "$work/empty.o" "$pin"
+empty_id=$(bpftool prog show pinned "$pin" -j | jq -r .id)
+
 start_bpfex() {
   local port=$((20000 + RANDOM % 20000)) i
-  "$root/build/bpfex" --web.listen-address="127.0.0.1:$port" >"$work/bpfex.log" 2>&1 &
+  # `ip netns exec` gives bpfex a fresh /sys without tracefs (the exec module needs it): mount it in
+  # that private mount namespace. Both `ip` and `sh` exec, so $! is bpfex itself.
+  ip netns exec "$ns" sh -c 'mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec "$@"' sh \
+    "$root/build/bpfex" --web.listen-address="127.0.0.1:$port" >"$work/bpfex.log" 2>&1 &
   bpfex_pid=$!
   for ((i = 0; i < 100; i++)); do
-    [[ $(curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz") == 200 ]] && return 0
+    [[ $(in_ns curl -s --max-time 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/healthz") == 200 ]] &&
+      return 0
     kill -0 "$bpfex_pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -57,74 +84,109 @@ start_bpfex() {
   tail -n 5 "$work/bpfex.log" >&2
   exit 1
 }
+attach_empty() { in_ns tc qdisc add dev lo clsact && in_ns tc filter add dev lo ingress bpf da pinned "$pin"; }
+detach_empty() { in_ns tc qdisc del dev lo clsact; }
 
-# "run_cnt run_time_ns id" of our bpfex's program NAME (other bpfex instances may run the same
-# programs: ours are the ones whose fds our process holds).
-prog_stats() {
+# Id of our bpfex's program NAME (other bpfex instances may run the same programs: ours are the
+# ones whose fds our process holds).
+bpfex_prog_id() {
   local id
   for id in $(grep -h '^prog_id:' /proc/"$bpfex_pid"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -u); do
-    bpftool prog show id "$id" -j | jq -r --arg name "$1" \
-      'select(.name == $name) | "\(.run_cnt // 0) \(.run_time_ns // 0) \(.id)"'
+    bpftool prog show id "$id" -j | jq -r --arg name "$1" 'select(.name == $name) | .id'
   done | head -n 1
 }
+# "run_cnt run_time_ns" of program ID.
+prog_stats() { bpftool prog show id "$1" -j | jq -r '"\(.run_cnt // 0) \(.run_time_ns // 0)"'; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 port=$((40000 + RANDOM % 10000))
 cpu=$(($(nproc) - 1))
-flood_once() { "$flood" 127.0.0.1 "$port" "$secs" 64 "$cpu" "$cpu"; }
+flood_once() { in_ns "$flood" 127.0.0.1 "$port" "$secs" 64 "$cpu" "$cpu"; }
+
 sysctl -qw kernel.bpf_stats_enabled=0
-echo "== pps: $rounds interleaved rounds of ${secs}s, 64-byte UDP on 127.0.0.1" >&2
+echo "== packets/s: $rounds interleaved rounds of ${secs}s, 64-byte UDP on the namespace's lo" >&2
 for ((r = 1; r <= rounds; r++)); do
-  line=$(flood_once)
-  echo "none $line" >>"$work/pps"
-  echo "round $r none  $line" >&2
-  start_bpfex
-  line=$(flood_once)
-  stop_bpfex
-  echo "bpfex $line" >>"$work/pps"
-  echo "round $r bpfex $line" >&2
+  for mode in none empty bpfex; do
+    case $mode in
+      empty) attach_empty ;;
+      bpfex) start_bpfex ;;
+    esac
+    line=$(flood_once)
+    case $mode in
+      empty) detach_empty ;;
+      bpfex) stop_bpfex ;;
+    esac
+    echo "$mode $line" >>"$work/pps"
+    echo "round $r $mode $line" >&2
+  done
 done
 
-echo "== per-packet cost: kernel BPF stats over $rounds floods" >&2
+# measure_ns PROG_ID FILE: one flood, ns per run of the program appended to FILE.
+measure_ns() {
+  local c0 t0 c1 t1
+  read -r c0 t0 < <(prog_stats "$1")
+  flood_once >/dev/null
+  read -r c1 t1 < <(prog_stats "$1")
+  awk -v c="$((c1 - c0))" -v t="$((t1 - t0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$2"
+}
+echo "== ns per packet from kernel BPF stats, $rounds floods each" >&2
 sysctl -qw kernel.bpf_stats_enabled=1
 start_bpfex
+net_id=$(bpfex_prog_id network_ingress)
 for ((r = 1; r <= rounds; r++)); do
-  read -r c0 t0 id < <(prog_stats network_ingress)
-  flood_once >/dev/null
-  read -r c1 t1 _ < <(prog_stats network_ingress)
-  awk -v c="$((c1 - c0))" -v t="$((t1 - t0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns"
-  echo "round $r network_ingress runs=$((c1 - c0)) ns/run=$(tail -n 1 "$work/ns")" >&2
+  measure_ns "$net_id" "$work/ns_bpfex"
+  echo "round $r network_ingress $(tail -n 1 "$work/ns_bpfex") ns/run" >&2
 done
+stop_bpfex
+attach_empty
+for ((r = 1; r <= rounds; r++)); do
+  measure_ns "$empty_id" "$work/ns_empty"
+  echo "round $r empty_tc $(tail -n 1 "$work/ns_empty") ns/run" >&2
+done
+detach_empty
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
 
-# 64-byte UDP payload in Ethernet + IPv4 + UDP, as tc sees it on lo.
+# A 64-byte UDP datagram in Ethernet + IPv4 + UDP, as tc sees it on lo.
 python3 -c '
 import sys
 eth = bytes(12) + b"\x08\x00"
 ip = bytes([0x45, 0, 0, 92, 0, 0, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1])
 udp = bytes([0xb3, 0x15, 0xb3, 0x15, 0, 72, 0, 0]) + bytes(64)
 sys.stdout.buffer.write(eth + ip + udp)' >"$work/frame.bin"
-testrun=()
-for ((r = 1; r <= 3; r++)); do
-  testrun+=("$(bpftool prog run id "$id" data_in "$work/frame.bin" repeat 1000000 2>&1 |
-    sed -n 's/.*duration (average): *\([0-9]*\)ns.*/\1/p')")
+test_run() {
+  bpftool prog run id "$1" data_in "$work/frame.bin" repeat 1000000 2>&1 |
+    sed -n 's/.*duration (average): *\([0-9]*\)ns.*/\1/p'
+}
+start_bpfex
+net_id=$(bpfex_prog_id network_ingress)
+for ((r = 1; r <= 5; r++)); do
+  test_run "$net_id" >>"$work/tr_bpfex"
+  test_run "$empty_id" >>"$work/tr_empty"
 done
 stop_bpfex
 
-none_send=$(awk '$1 == "none" { sub("send_pps=", "", $4); print $4 }' "$work/pps" | median)
-none_recv=$(awk '$1 == "none" { sub("recv_pps=", "", $5); print $5 }' "$work/pps" | median)
-bpfex_send=$(awk '$1 == "bpfex" { sub("send_pps=", "", $4); print $4 }' "$work/pps" | median)
-bpfex_recv=$(awk '$1 == "bpfex" { sub("recv_pps=", "", $5); print $5 }' "$work/pps" | median)
-ns=$(median <"$work/ns")
-tr=$(printf '%s\n' "${testrun[@]}" | median)
+pps() { awk -v m="$1" -v f="$2" '$1 == m { for (i = 2; i <= NF; i++) if (index($i, f "=") == 1) print substr($i, length(f) + 2) }' "$work/pps" | median; }
+none=$(pps none recv_pps)
+empty=$(pps empty recv_pps)
+bpfex=$(pps bpfex recv_pps)
+ns_bpfex=$(median <"$work/ns_bpfex")
+ns_empty=$(median <"$work/ns_empty")
+tr_bpfex=$(median <"$work/tr_bpfex")
+tr_empty=$(median <"$work/tr_empty")
 
 echo
-echo "$(date -u +%Y-%m-%d) $(uname -r), $(nproc) CPUs, $rounds rounds of ${secs}s (medians), command: bench/network/run.sh $rounds $secs"
+echo "$(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs, medians of $rounds interleaved rounds of ${secs}s:" \
+  "bench/network/run.sh $rounds $secs"
 echo
-echo "| measure | without bpfex | with bpfex | change |"
+echo "| loopback UDP, 64-byte datagrams | packets/s | vs no BPF |"
+echo "|---|---|---|"
+awk -v n="$none" -v e="$empty" -v b="$bpfex" 'BEGIN {
+  printf "| no BPF program | %.0f | |\n", n
+  printf "| empty tc program (the hook alone) | %.0f | %+.1f%% |\n", e, 100 * (e - n) / n
+  printf "| bpfex, default config | %.0f | %+.1f%% (%+.1f%% vs the empty program) |\n", b, 100 * (b - n) / n, 100 * (b - e) / e }'
+echo
+echo "| per packet (one program run per loopback packet) | network_ingress | empty program | difference |"
 echo "|---|---|---|---|"
-awk -v a="$none_send" -v b="$bpfex_send" 'BEGIN { printf "| loopback UDP sent, packets/s | %.0f | %.0f | %+.1f%% |\n", a, b, 100 * (b - a) / a }'
-awk -v a="$none_recv" -v b="$bpfex_recv" 'BEGIN { printf "| loopback UDP received, packets/s | %.0f | %.0f | %+.1f%% |\n", a, b, 100 * (b - a) / a }'
-echo "| network_ingress, kernel stats run_time_ns / run_cnt (1 run per loopback packet) | | $ns ns | |"
-echo "| network_ingress, BPF_PROG_TEST_RUN 64-byte UDP frame (average of 10^6) | | $tr ns | |"
+awk -v a="$ns_bpfex" -v b="$ns_empty" 'BEGIN { printf "| kernel stats, run_time_ns / run_cnt | %.1f ns | %.1f ns | %.1f ns |\n", a, b, a - b }'
+awk -v a="$tr_bpfex" -v b="$tr_empty" 'BEGIN { printf "| BPF_PROG_TEST_RUN, 64-byte UDP frame | %.0f ns | %.0f ns | %.0f ns |\n", a, b, a - b }'
