@@ -13,8 +13,8 @@
 #    share one CPU: nothing is dropped and packets/s is the inverse of the CPU time one packet
 #    costs end to end. Kernel BPF stats are off here (they cost every program run).
 # 2. Per-packet cost from the kernel's accounting (kernel.bpf_stats_enabled=1, restored
-#    afterwards): run_time_ns / run_cnt of network_ingress over floods, and of the empty program
-#    the same way. On loopback every packet runs one program (tx is mirrored from rx). Their
+#    afterwards): run_time_ns / run_cnt of network_ingress and of the empty program, both attached
+#    to the same lo, over the same floods. On loopback every packet runs one program (tx is mirrored from rx). Their
 #    difference is the module's own cost; the empty program's figure is the hook dispatch plus the
 #    two clock reads the accounting itself adds.
 # 3. Both programs run on a 64-byte UDP frame by BPF_PROG_TEST_RUN (bpftool prog run, 10^6
@@ -122,29 +122,26 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
-# measure_ns PROG_ID FILE: one flood, ns per run of the program appended to FILE.
-measure_ns() {
-  local c0 t0 c1 t1
-  read -r c0 t0 < <(prog_stats "$1")
-  flood_once >/dev/null
-  read -r c1 t1 < <(prog_stats "$1")
-  awk -v c="$((c1 - c0))" -v t="$((t1 - t0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$2"
-}
-echo "== ns per packet from kernel BPF stats, $rounds floods each" >&2
+# Both programs stay attached to the same lo (network_ingress by tcx, the empty one by tc after it),
+# so every packet runs both: their costs are measured over the same packets, under the same load.
+echo "== ns per packet from kernel BPF stats, $rounds floods" >&2
 sysctl -qw kernel.bpf_stats_enabled=1
 start_bpfex
+attach_empty
 net_id=$(bpfex_prog_id network_ingress)
 for ((r = 1; r <= rounds; r++)); do
-  measure_ns "$net_id" "$work/ns_bpfex"
-  echo "round $r network_ingress $(tail -n 1 "$work/ns_bpfex") ns/run" >&2
-done
-stop_bpfex
-attach_empty
-for ((r = 1; r <= rounds; r++)); do
-  measure_ns "$empty_id" "$work/ns_empty"
-  echo "round $r empty_tc $(tail -n 1 "$work/ns_empty") ns/run" >&2
+  read -r nc0 nt0 < <(prog_stats "$net_id")
+  read -r ec0 et0 < <(prog_stats "$empty_id")
+  flood_once >/dev/null
+  read -r nc1 nt1 < <(prog_stats "$net_id")
+  read -r ec1 et1 < <(prog_stats "$empty_id")
+  awk -v c="$((nc1 - nc0))" -v t="$((nt1 - nt0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_bpfex"
+  awk -v c="$((ec1 - ec0))" -v t="$((et1 - et0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_empty"
+  echo "round $r network_ingress $(tail -n 1 "$work/ns_bpfex") ns/run ($((nc1 - nc0)) runs)," \
+    "empty $(tail -n 1 "$work/ns_empty") ns/run ($((ec1 - ec0)) runs)" >&2
 done
 detach_empty
+stop_bpfex
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
 
 # A 64-byte UDP datagram in Ethernet + IPv4 + UDP, as tc sees it on lo.

@@ -254,8 +254,10 @@ class NetworkModule final : public Module {
     if (Status st = dump_links(); !st) return st;
     {
       std::lock_guard lock(mutex_);
-      if (!attach_error_.empty()) return Error{0, attach_error_};
+      // One interface that refuses a program (logged) must not cost the others their counters.
+      if (interfaces_.empty() && !attach_error_.empty()) return Error{0, attach_error_};
       log_info("network: attached", {{"method", method_name()}, {"interfaces", std::to_string(interfaces_.size())}});
+      watching_ = true;
     }
     watcher_ = std::thread([this] { watch_links(); });
     return {};
@@ -380,7 +382,10 @@ class NetworkModule final : public Module {
       return;
     }
     if (known) {
-      it->second.name = m.name;  // renamed
+      it->second.name = m.name;  // renamed, or another attribute changed (GSO limits): keep the facts current
+      network_interface facts = m.facts;
+      facts.slot = it->second.slot ? *it->second.slot + 1 : 0;
+      set_facts(m.ifindex, facts);
       return;
     }
     if (!wanted) return;
@@ -401,12 +406,11 @@ class NetworkModule final : public Module {
         free_slots_.pop_back();
         facts.slot = *itf.slot + 1;
       }
-      uint32_t key = static_cast<uint32_t>(m.ifindex);
-      bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_interfaces), &key, &facts, BPF_ANY);
+      set_facts(m.ifindex, facts);
     }
     if (Status st = attach(m.ifindex, m.type, itf); !st) {
       log_warn("network: cannot attach", {{"interface", m.name}, {"err", st.error().str()}});
-      if (attach_error_.empty() && !watcher_.joinable()) attach_error_ = st.error().str();
+      if (attach_error_.empty() && !watching_) attach_error_ = st.error().str();
       forget(itf);
       return;
     }
@@ -460,6 +464,12 @@ class NetworkModule final : public Module {
     itf.named = false;
     if (itf.slot) free_slots_.push_back(*itf.slot);
     itf.slot.reset();
+  }
+
+  void set_facts(int ifindex, const network_interface& facts) {
+    if (ifindex <= 0 || ifindex >= NETWORK_MAX_IFINDEX) return;
+    uint32_t key = static_cast<uint32_t>(ifindex);
+    bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_interfaces), &key, &facts, BPF_ANY);
   }
 
   bool zero_slot(uint32_t slot) {
@@ -586,7 +596,8 @@ class NetworkModule final : public Module {
   std::map<int, Interface> interfaces_;
   uint32_t named_ = 0;
   std::vector<uint32_t> free_slots_;  // indexes of network_slots not in use
-  std::string attach_error_;          // first attach failure during start()
+  std::string attach_error_;          // first attach failure during start(): fails it if nothing attached
+  bool watching_ = false;             // the netlink thread runs: attach failures no longer fail start()
   // Totals of interfaces exported as "other" that are gone: "other" must not go down.
   std::map<std::tuple<uint8_t, uint8_t, uint16_t>, network_value> retired_other_;
 
