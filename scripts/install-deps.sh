@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libyaml-cpp-dev libcivetweb-dev catch2
   # tests: real Prometheus + promtool, traffic in network namespaces, HTTP, JSON
-  prometheus iproute2 curl jq python3 procps
+  prometheus iproute2 iputils-ping curl jq python3 procps
 )
 
 missing=()
