@@ -34,10 +34,13 @@ char LICENSE[] SEC("license") = "GPL";
  */
 #define NEXT_PROGRAM -1
 
-/* Sized from max_interfaces before load. Not LRU: a key keeps its slot until user space deletes
- * the keys of a vanished interface. */
+/* Protocols without a slot class (and interfaces without a slot). Sized from max_interfaces before
+ * load. Not LRU: a key keeps its entry until user space deletes the keys of a vanished interface.
+ * Not preallocated: most interfaces only ever see the slot classes, and a preallocated per-CPU
+ * table would cost max_entries x CPUs x 16 bytes up front. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct network_key);
 	__type(value, struct network_value);

@@ -229,7 +229,7 @@ class NetworkModule final : public Module {
     auto skel = Skeleton<network_bpf>::open();
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));
-    // Keys per interface: two directions times the protocols seen (a handful in practice).
+    // An upper bound (the map is not preallocated): two directions times the rarer protocols seen.
     bpf_map__set_max_entries((*skel_)->maps.network_counts,
                              std::min<uint32_t>(std::max<uint32_t>(options_.max_interfaces * 64, 4096), 1u << 20));
     bpf_map__set_max_entries((*skel_)->maps.network_slots, options_.max_interfaces);
