@@ -358,6 +358,35 @@ TEST_CASE("network: a deleted interface stops being exported") {
   CHECK(module_totals(f, name) == Totals{});
 }
 
+TEST_CASE("network: an interface moved to another namespace stops being exported") {
+  KernelFeatures features;
+  auto m = start_module(module_config("network"), features);
+  NetNs ns;
+  const std::string tok = unique_token(5), a = "bxa" + tok, b = "bxb" + tok;
+  struct Cleanup {
+    std::string dev;
+    ~Cleanup() { std::system(("ip link del " + dev + " >/dev/null 2>&1").c_str()); }
+  } cleanup{a};
+  sh("ip link add " + a + " type veth peer name " + b);
+  sh("ip link set " + a + " up");
+  sh("ip link set " + b + " up");
+  auto seen = [&](const std::string& dev) {
+    for (const auto& f : m.read().families)
+      for (const auto& metric : f.metric)
+        if (metric.label[0].value == dev) return true;
+    return false;
+  };
+  // A broadcast ping out of a is received by b (nobody answers): both ends get series.
+  sh("ip addr add 10.252.0.1/24 dev " + a);
+  sh("ping -q -b -c 2 -i 0.05 -W 1 -I " + a + " 10.252.0.255 >/dev/null 2>&1 || true");
+  for (int i = 0; i < 100 && !(seen(a) && seen(b)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(seen(b));
+  sh("ip link set " + b + " netns " + ns.name);  // what a container runtime does with a veth end
+  for (int i = 0; i < 50 && seen(b); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(seen(b));
+  CHECK(seen(a));
+}
+
 TEST_CASE("network: include/exclude patterns and the max_interfaces cap") {
   KernelFeatures features;
   NetNs ns;
