@@ -9,9 +9,9 @@ packages=(
   prometheus-cpp-dev libyaml-cpp-dev libcivetweb-dev catch2
   # tests: real Prometheus + promtool, traffic in network namespaces, HTTP, JSON, loopback pings
   prometheus iproute2 curl jq python3 procps iputils-ping
-  # deploy tests: manifests (YAML), the systemd unit (systemd-analyze; its system call filter
+  # deploy tests: manifests (YAML, Kubernetes API models), the systemd unit (systemd-analyze; its system call filter
   # against what bpfex really calls, via strace), shell lint
-  python3-yaml systemd strace shellcheck
+  python3-yaml python3-kubernetes systemd strace shellcheck
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Kubernetes manifests (deploy/kubernetes) and the image's default configuration.
 
-Static: the DaemonSet is not privileged, drops ALL capabilities and adds only allowed ones, each
+Static: every field is one the Kubernetes API knows (a typo would silently drop a setting); the
+DaemonSet is not privileged, drops ALL capabilities and adds only allowed ones, each
 with a comment saying why; host namespaces only where justified; read-only root file system and
 hostPath mounts; probes on /healthz; resources requests and limits; tolerations that reach every
 node; a containerPort named metrics that the Service and the ServiceMonitor use; kustomization lists
@@ -172,6 +173,71 @@ def t_image_tag_is_project_version():
         fail(f"kustomization.yaml images: want one entry for the DaemonSet's image {name!r}, got {entries}")
     expect("kustomization images newTag (CMakeLists.txt project VERSION)", str(entries[0].get("newTag")), version)
     expect("DaemonSet image tag", image.rsplit(":", 1)[-1], version)
+
+
+def unknown_fields(given, known, path="") -> list[str]:
+    """Keys of `given` that did not survive the round trip through the models (`known`)."""
+    out = []
+    if isinstance(given, dict):
+        for k, v in given.items():
+            if not isinstance(known, dict) or k not in known:
+                out.append(f"{path}.{k}")
+            else:
+                out += unknown_fields(v, known[k], f"{path}.{k}")
+    elif isinstance(given, list) and isinstance(known, list):
+        for i, (g, k) in enumerate(zip(given, known)):
+            out += unknown_fields(g, k, f"{path}[{i}]")
+    return out
+
+
+# The ServiceMonitor is a CRD the models do not cover: the fields of monitoring.coreos.com/v1 it may use.
+SERVICEMONITOR_FIELDS = {
+    "spec": {"selector", "endpoints", "namespaceSelector", "jobLabel", "targetLabels", "podTargetLabels",
+             "sampleLimit", "attachMetadata"},
+    "endpoint": {"port", "targetPort", "path", "scheme", "interval", "scrapeTimeout", "honorLabels",
+                 "honorTimestamps", "relabelings", "metricRelabelings", "params", "followRedirects",
+                 "enableHttp2", "tlsConfig", "bearerTokenSecret", "authorization", "filterRunning"},
+    "relabeling": {"sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement", "action"},
+}
+
+
+def t_known_fields():
+    """A misspelt field (readOnlyRootFileSystem, mountPropagaton) is silently dropped by lenient
+    tooling and the hardening with it. Core objects go through the Kubernetes API models of Debian's
+    python3-kubernetes (client 22.6: Kubernetes 1.22 fields); what does not come back is unknown."""
+    try:
+        from kubernetes.client import ApiClient
+    except ImportError:
+        fail("python3-kubernetes is missing (scripts/install-deps.sh installs it)")
+    import json
+
+    class Response:
+        def __init__(self, d):
+            self.data = json.dumps(d)
+
+    api = ApiClient()
+    models = {"Namespace": "V1Namespace", "ConfigMap": "V1ConfigMap", "DaemonSet": "V1DaemonSet",
+              "Service": "V1Service"}
+    problems = []
+    for f, docs in MANIFESTS.items():
+        for d in docs:
+            kind = d.get("kind")
+            if kind in models:
+                back = api.sanitize_for_serialization(api.deserialize(Response(d), models[kind]))
+                problems += [f"{f}: {kind}{p}" for p in unknown_fields(d, back)]
+            elif kind == "ServiceMonitor":
+                spec = d.get("spec", {})
+                problems += [f"{f}: ServiceMonitor.spec.{k}" for k in set(spec) - SERVICEMONITOR_FIELDS["spec"]]
+                for i, ep in enumerate(spec.get("endpoints", [])):
+                    problems += [f"{f}: ServiceMonitor.spec.endpoints[{i}].{k}"
+                                 for k in set(ep) - SERVICEMONITOR_FIELDS["endpoint"]]
+                    for j, r in enumerate(ep.get("relabelings", []) + ep.get("metricRelabelings", [])):
+                        problems += [f"{f}: ServiceMonitor.spec.endpoints[{i}] relabeling {j}: {k}"
+                                     for k in set(r) - SERVICEMONITOR_FIELDS["relabeling"]]
+            elif kind != "Kustomization":
+                problems.append(f"{f}: kind {kind} is not checked by this test; add it")
+    if problems:
+        fail("unknown fields (misspelt, or newer than the models):\n" + "\n".join(problems))
 
 
 # ---------------------------------------------------------------- DaemonSet security
@@ -390,6 +456,7 @@ def t_dockerfile_default_config():
 suite.check("kustomization lists every manifest, and only existing ones", t_kustomization_lists_every_manifest)
 suite.check("one namespace for everything, with a Pod Security level", t_one_namespace)
 suite.check("image tag = project version (DaemonSet and kustomization)", t_image_tag_is_project_version)
+suite.check("every field is one Kubernetes knows (no silently ignored typo)", t_known_fields)
 suite.check("DaemonSet not privileged, no privilege escalation", t_not_privileged)
 suite.check("capabilities: drop ALL, add only allowed ones, each with a reason", t_capabilities)
 suite.check("host namespaces: no hostPID/hostIPC, each host* with a reason", t_host_namespaces)
