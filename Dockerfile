@@ -13,8 +13,10 @@ FROM debian:12 AS build
 # Reported as bpfex_build_info{revision}: the build context has no .git (see .dockerignore).
 ARG BPFEX_REVISION=unknown
 WORKDIR /src
-COPY . .
+# The dependencies first, in a layer of their own: editing the sources does not reinstall them.
+COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh
+COPY . .
 RUN scripts/build.sh
 # Debug info stays in the build stage.
 RUN strip --strip-unneeded -o /bpfex build/bpfex

@@ -119,4 +119,7 @@ curl -s --max-time 5 -o "$TMP/metrics.txt" "$base/metrics"
 echo "load   execs counted: $(((execs_after - execs_before) / LOAD_SECONDS))/s;" \
   "/metrics: $(grep -vc '^#' "$TMP/metrics.txt") series, $(wc -c <"$TMP/metrics.txt") bytes;" \
   "overflow: $(awk '/^bpfex_label_overflow_total/ { print $2 }' "$TMP/metrics.txt")"
-echo "memory VmHWM (peak RSS over the whole run) $(status_kb VmHWM) KiB; BPF maps (memlock) $(($(map_memlock_bytes) / 1024)) KiB"
+read -r ps_rss ps_pcpu < <(ps -o rss=,pcpu= -p "$BPFEX_PID")
+echo "ps     rss ${ps_rss} KiB, pcpu ${ps_pcpu}% (ps -o rss,pcpu: %cpu averaged over the process lifetime)"
+echo "memory VmHWM (peak RSS over the whole run) $(status_kb VmHWM) KiB;" \
+  "BPF maps (memlock) $(($(map_memlock_bytes) / 1024)) KiB"

@@ -395,14 +395,6 @@ def temp_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp")))
 
 
-def debian_python_has_yaml() -> bool:
-    try:
-        import yaml  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 # ---------------------------------------------------------------- systemd units
 
 @dataclass

@@ -262,7 +262,8 @@ def t_dockerignore():
 suite.check("build stage: debian:12 running the README's install and build scripts", t_build_stage_runs_readme_scripts)
 suite.check("build stage: no apt-get/cmake/make outside the scripts", t_build_stage_builds_only_through_scripts)
 suite.check("runtime stage: debian:12-slim, no recommends", t_runtime_base)
-suite.check("runtime stage: packages provide every library ldd lists, and only those", t_runtime_packages_cover_libraries)
+suite.check("runtime stage: packages provide every library ldd lists, and only those",
+            t_runtime_packages_cover_libraries)
 suite.check("runtime stage: entrypoint is the binary built in the build stage", t_binary_from_build_stage)
 suite.check(".dockerignore: build/ out, everything the build copies in", t_dockerignore)
 suite.finish()

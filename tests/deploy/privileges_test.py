@@ -297,7 +297,8 @@ SYSCALL = re.compile(r"^\d+ +(?:<\.\.\. (\w+) resumed>|(\w+)\()")
 
 def traced_lines(run: Run) -> list[str]:
     lines = run.strace_log.read_text(errors="replace").splitlines()
-    start = next((i for i, line in enumerate(lines) if f'execve("{BPFEX}"' in line and line.rstrip().endswith("= 0")), None)
+    start = next((i for i, line in enumerate(lines)
+                  if f'execve("{BPFEX}"' in line and line.rstrip().endswith("= 0")), None)
     if start is None:
         fail("strace log has no successful execve of bpfex")
     return lines[start + 1:]
