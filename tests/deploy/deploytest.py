@@ -10,6 +10,7 @@ Python 3.11 from Debian (/usr/bin/python3) with python3-yaml; nothing from pip.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
@@ -144,9 +145,25 @@ def wait_until(seconds: float, predicate: Callable[[], bool], interval: float = 
         time.sleep(interval)
 
 
+_DAEMONS: list["Daemon"] = []
+
+
+def _stop_daemons() -> None:
+    for d in reversed(_DAEMONS):
+        d.stop(timeout=5)
+
+
+# Daemons run in process groups of their own, so whoever stops the test does not reach them: stop
+# them whenever the test exits (normally, by an exception, SIGINT or SIGTERM). Every wait in the
+# tests is bounded, so they end well inside ctest's TIMEOUT.
+atexit.register(_stop_daemons)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 class Daemon:
-    """A background process of ours with its output in a log file. stop(): TERM, bounded wait,
-    KILL; returns the exit status."""
+    """A background process of ours with its output in a log file, in a process group of its own
+    (so that what it starts, e.g. strace's tracee, goes with it). stop(): TERM to the group, bounded
+    wait, KILL; returns the exit status of the process we started."""
 
     def __init__(self, name: str, cmd: list[str], log: Path, **kwargs):
         self.name = name
@@ -154,7 +171,8 @@ class Daemon:
         self.log = log
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, **kwargs)
+                                     stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
+        _DAEMONS.append(self)
 
     @property
     def pid(self) -> int:
@@ -163,15 +181,36 @@ class Daemon:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = 10) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _group_alive(self) -> bool:
+        """True while a process of our group runs (zombies left to PID 1 do not count)."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[0] != "Z" and int(fields[2]) == self.proc.pid:
+                return True
+        return False
+
+    def stop(self, timeout: float = 10) -> int | None:
+        # The whole group: strace, for one, blocks SIGTERM while it runs a program (strace -I3)
+        # and exits only once its tracee has.
+        def done() -> bool:
+            return self.proc.poll() is not None and not self._group_alive()
+
+        if not done():
+            self._signal_group(signal.SIGTERM)
+            if not wait_until(timeout, done, interval=0.1):
+                self._signal_group(signal.SIGKILL)
                 self.proc.wait(5)
-        self._log_file.close()
+        if not self._log_file.closed:
+            self._log_file.close()
         return self.proc.returncode
 
     def tail(self, lines: int = 20) -> str:
