@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -431,7 +432,14 @@ def explains(comments: list[str], min_words: int = 4) -> bool:
 
 
 def temp_dir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp")))
+    """A fresh directory, removed when the test exits (after its daemons are stopped)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp")))
+    def remove() -> None:
+        _stop_daemons()  # atexit runs handlers last-in first-out: daemons may still write here
+        shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(remove)
+    return path
 
 
 # ---------------------------------------------------------------- systemd units
