@@ -4,7 +4,11 @@
 execute_process(COMMAND git -C ${SOURCE_DIR} rev-parse --short=12 HEAD
                 OUTPUT_VARIABLE revision OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR NOT revision)
-  set(revision unknown)  # a source tarball or a container build without .git
+  # Builds without .git (the Dockerfile's build stage) pass it in: docker build --build-arg BPFEX_REVISION=...
+  set(revision "$ENV{BPFEX_REVISION}")
+endif()
+if(NOT revision)
+  set(revision unknown)
 endif()
 file(WRITE ${OUTPUT}.tmp "#pragma once\n#define BPFEX_VERSION \"${VERSION}\"\n#define BPFEX_REVISION \"${revision}\"\n")
 file(COPY_FILE ${OUTPUT}.tmp ${OUTPUT} ONLY_IF_DIFFERENT)
