@@ -129,3 +129,24 @@ TEST_CASE("per-CPU values are summed word by word over CPUs") {
   CHECK(out[1] == 60);
   CHECK(possible_cpus() >= 1);
 }
+
+#include "process_metrics.h"
+
+TEST_CASE("process metrics describe this process") {
+  Families fams = process_metrics();
+  auto get = [&](const std::string& name) -> double {
+    for (const auto& f : fams)
+      if (f.name == name)
+        return f.type == prometheus::MetricType::Counter ? f.metric[0].counter.value : f.metric[0].gauge.value;
+    FAIL("missing " << name);
+    return 0;
+  };
+  CHECK(get("process_resident_memory_bytes") > 1e6);
+  CHECK(get("process_virtual_memory_bytes") >= get("process_resident_memory_bytes"));
+  CHECK(get("process_open_fds") >= 3);
+  CHECK(get("process_max_fds") >= get("process_open_fds"));
+  CHECK(get("process_cpu_seconds_total") >= 0);
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(get("process_start_time_seconds") <= now + 1);
+  CHECK(get("process_start_time_seconds") > now - 3600);
+}
