@@ -91,9 +91,10 @@ detach_empty() { in_ns tc qdisc del dev lo clsact; }
 # ones whose fds our process holds).
 bpfex_prog_id() {
   local id
-  for id in $(grep -h '^prog_id:' /proc/"$bpfex_pid"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -u); do
-    bpftool prog show id "$id" -j | jq -r --arg name "$1" 'select(.name == $name) | .id'
-  done | head -n 1
+  grep -h '^prog_id:' /proc/"$bpfex_pid"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -u |
+    while read -r id; do
+      bpftool prog show id "$id" -j | jq -r --arg name "$1" 'select(.name == $name) | .id'
+    done | head -n 1
 }
 # "run_cnt run_time_ns" of program ID.
 prog_stats() { bpftool prog show id "$1" -j | jq -r '"\(.run_cnt // 0) \(.run_time_ns // 0)"'; }

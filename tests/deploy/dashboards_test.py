@@ -257,6 +257,9 @@ def substitute(expr: str, dash: dict, instance: str) -> str:
             if cur in (None, "", "$__all"):
                 cur = (v.get("options") or [{}])[0].get("value") or v.get("query", "").split(",")[0]
             values[v["name"]] = str(cur)
+        elif v.get("type") == "query" and v["name"] != "instance":
+            # Other query variables (interface, syscall) as Grafana's "All": every value.
+            values[v["name"]] = ".*"
     values["instance"] = instance
 
     def repl(m: re.Match) -> str:
@@ -344,7 +347,8 @@ def t_variables(dash: dict, prom: str, instance: str):
         m = re.fullmatch(r"\s*label_values\(\s*(.+?)\s*,\s*(\w+)\s*\)\s*", q)
         if not m:
             fail(f"variable {v['name']}: query {q!r} is not label_values(METRIC, LABEL)")
-        url = f"{prom}/api/v1/series?" + urllib.parse.urlencode({"match[]": m.group(1)})
+        selector = m.group(1) if v["name"] == "instance" else substitute(m.group(1), dash, instance)
+        url = f"{prom}/api/v1/series?" + urllib.parse.urlencode({"match[]": selector})
         status, body = http_get(url)
         series = json.loads(body).get("data", []) if status == 200 else []
         found = {s.get(m.group(2)) for s in series}
