@@ -71,9 +71,8 @@ int run(int argc, char** argv) {
 
   log_info("starting bpfex", {{"version", BPFEX_VERSION}, {"revision", BPFEX_REVISION}, {"config", config.source}});
   install_libbpf_logger();
-  if (tracefs_path().empty())
-    log_warn("tracefs is not mounted; tracepoint attach points are unavailable",
-             {{"hint", "mount -t tracefs nodev /sys/kernel/tracing"}});
+  if (std::string hint = tracefs_hint(); !hint.empty())
+    log_warn("tracepoint attach points are unavailable", {{"hint", hint}});
 
   std::optional<BpfStatsSwitch> stats_switch;
   if (config.bpf_stats) {
@@ -82,7 +81,11 @@ int run(int argc, char** argv) {
       stats_switch.emplace(std::move(s.value()));
       log_info("kernel BPF run-time stats enabled for bpfex's lifetime (costs each BPF program run ~20ns)");
     } else {
-      log_warn("could not enable kernel BPF stats", {{"err", s.error().str()}});
+      log_warn(
+          "could not enable kernel BPF stats; bpfex_bpf_program_run* will not advance",
+          {{"err", s.error().str()},
+           {"hint",
+            "BPF_ENABLE_STATS needs CAP_SYS_ADMIN; without it, set sysctl kernel.bpf_stats_enabled=1 on the host"}});
     }
   }
 

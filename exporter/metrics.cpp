@@ -115,7 +115,7 @@ double CounterGuard::guard(const std::string& key, double raw) {
   return s.offset + raw;
 }
 
-void CounterGuard::apply(Families& families) {
+void CounterGuard::apply(Families& families, bool retire_vanished) {
   for (auto& f : families) {
     if (f.type != prometheus::MetricType::Counter && f.type != prometheus::MetricType::Histogram) continue;
     auto& last = last_[f.name];
@@ -136,8 +136,19 @@ void CounterGuard::apply(Families& families) {
       }
       last[series_key(m)] = m;
     }
-    for (const auto& [key, m] : last) {
-      if (!present.count(key)) f.metric.push_back(m);  // evicted from the map: keep reporting it
+    for (auto it = last.begin(); it != last.end();) {
+      if (present.count(it->first)) {
+        ++it;
+      } else if (!retire_vanished) {
+        f.metric.push_back(it->second);  // evicted from the map: keep reporting it
+        ++it;
+      } else {
+        // Forget the series and its offsets ("<family>\0<labels>" is a prefix of all its keys).
+        const std::string prefix = f.name + '\0' + it->first;
+        for (auto s = series_.lower_bound(prefix); s != series_.end() && s->first.starts_with(prefix);)
+          s = series_.erase(s);
+        it = last.erase(it);
+      }
     }
   }
 }

@@ -60,10 +60,12 @@ class HistogramFamily {
 
 // Keeps every counter (and histogram count, sum and bucket) that a module reports from ever going
 // down while bpfex runs: when a kernel map entry is evicted and re-created, its raw value restarts
-// near zero; the guard adds what had been seen before. Series that vanish keep their last value.
+// near zero; the guard adds what had been seen before. Series that vanish keep their last value,
+// unless retire_vanished is set: then they are dropped and forgotten (a series that comes back
+// later starts from its new raw value, which Prometheus sees as a counter reset).
 class CounterGuard {
  public:
-  void apply(Families& families);
+  void apply(Families& families, bool retire_vanished = false);
   size_t tracked_series() const { return series_.size(); }
 
  private:

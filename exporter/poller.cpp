@@ -2,6 +2,7 @@
 
 #include "bpf/stats.h"
 #include "log.h"
+#include "process_metrics.h"
 #include "version.h"
 
 namespace bpfex {
@@ -20,7 +21,7 @@ void Poller::poll_once() {
     Status st = m.module->read(reading);
     m.last_poll_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (st) {
-      m.guard.apply(reading.families);
+      m.guard.apply(reading.families, reading.retire_vanished_series);
       m.last_families = std::move(reading.families);
       m.label_overflows = reading.label_overflows;
     } else {
@@ -78,8 +79,11 @@ Families Poller::self_metrics() const {
   auto stats_on =
       gauge_family("bpfex_bpf_stats_enabled", "Whether the kernel is accounting BPF program run time (1) or not (0).");
   stats_on.add({}, (holds_stats_switch_ || kernel_bpf_stats_enabled()) ? 1 : 0);
-  return {build.build(),    up.build(),   duration.build(), errors.build(),
-          overflow.build(), runs.build(), run_time.build(), stats_on.build()};
+  Families out = {build.build(),    up.build(),   duration.build(), errors.build(),
+                  overflow.build(), runs.build(), run_time.build(), stats_on.build()};
+  Families process = process_metrics();
+  out.insert(out.end(), std::make_move_iterator(process.begin()), std::make_move_iterator(process.end()));
+  return out;
 }
 
 void Poller::start() {

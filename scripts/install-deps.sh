@@ -7,8 +7,11 @@ packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libyaml-cpp-dev libcivetweb-dev catch2
-  # tests: real Prometheus + promtool, traffic in network namespaces, HTTP, JSON
-  prometheus iproute2 curl jq python3 procps
+  # tests: real Prometheus + promtool, traffic in network namespaces, HTTP, JSON, loopback pings
+  prometheus iproute2 curl jq python3 procps iputils-ping
+  # deploy tests: manifests (YAML, Kubernetes API models), the systemd unit (systemd-analyze; its system call filter
+  # against what bpfex really calls, via strace), shell lint
+  python3-yaml python3-kubernetes systemd strace shellcheck
 )
 
 missing=()

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run.sh and test.sh.
 # tracefs is where tracepoint ids live; libbpf needs it to attach tracepoint programs.
 ensure_tracefs() {

@@ -3,7 +3,9 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,9 +41,32 @@ std::string Features::syscall_symbol(std::string_view syscall) const {
 #endif
 }
 
+// stat() and open() rather than access(): access() checks the real uid and ignores capabilities,
+// so a non-root bpfex with CAP_DAC_READ_SEARCH would wrongly find tracefs (mode 0700) missing.
 std::string tracefs_path() {
+  struct stat st;
   for (const char* p : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
-    if (access((std::string(p) + "/events").c_str(), F_OK) == 0) return p;
+    if (stat((std::string(p) + "/events").c_str(), &st) == 0) return p;
+  }
+  return "";
+}
+
+TracefsState tracefs_state() {
+  struct stat st;
+  bool denied = false;
+  for (const char* p : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+    if (stat((std::string(p) + "/events").c_str(), &st) == 0) return TracefsState::usable;
+    if (errno == EACCES) denied = true;
+  }
+  return denied ? TracefsState::permission_denied : TracefsState::not_mounted;
+}
+
+std::string tracefs_hint() {
+  switch (tracefs_state()) {
+    case TracefsState::usable: return "";
+    case TracefsState::permission_denied:
+      return "tracefs is root-only (mode 0700): run bpfex as root or give it CAP_DAC_READ_SEARCH";
+    case TracefsState::not_mounted: return "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing";
   }
   return "";
 }
@@ -161,7 +186,8 @@ bool KernelFeatures::probe_raw_tp(const std::string& target) {
 bool KernelFeatures::probe_tracepoint(const std::string& target) {
   std::string root = tracefs_path();
   if (root.empty()) return false;
-  if (access((root + "/events/" + target + "/id").c_str(), R_OK) != 0) return false;
+  Fd id(open((root + "/events/" + target + "/id").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!id) return false;
   Fd prog = load_probe_program(BPF_PROG_TYPE_TRACEPOINT, nullptr);
   return static_cast<bool>(prog);
 }

@@ -80,8 +80,8 @@ Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Feature
       std::string tried;
       for (const auto& c : hooks[i].candidates)
         tried += (tried.empty() ? "" : ", ") + std::string(attach_kind_name(c.kind)) + " " + c.target;
-      std::string hint =
-          tracefs_path().empty() ? " (hint: tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing)" : "";
+      const std::string tracefs = tracefs_hint();
+      const std::string hint = tracefs.empty() ? "" : " (hint: " + tracefs + ")";
       return Error{ENOTSUP, "no usable attach point for " + hooks[i].name + " (tried " + tried + ")" + hint};
     }
     const AttachCandidate& c = hooks[i].candidates[*picks[i]];

@@ -23,6 +23,10 @@ struct ModuleReading {
   // Observations that went to an "other" label value because a cap was reached (absolute count);
   // nullopt for modules without capped labels.
   std::optional<uint64_t> label_overflows;
+  // Series missing from this reading are gone for good (an interface was deleted): stop exporting
+  // them instead of repeating their last value. Only for modules whose map entries are never
+  // evicted while their subject exists; see CounterGuard.
+  bool retire_vanished_series = false;
 };
 
 class Module {

@@ -5,7 +5,8 @@
 # Usage: tests/e2e/e2e.sh BPFEX_BINARY REPO_ROOT      (as root; ctest: `ctest -R e2e`)
 #
 # Debian 12 packages it relies on (scripts/install-deps.sh installs them):
-#   prometheus (prometheus + promtool), curl, jq, python3, coreutils (timeout, od), util-linux (mount)
+#   prometheus (prometheus + promtool), curl, jq, python3, coreutils (timeout, od), util-linux (mount),
+#   iputils-ping (ping)
 #
 # Exit: 0 all checks passed, 1 any failed, 77 skipped (not root and CI is not "true").
 # The last line printed is always "e2e: N passed, M failed".
@@ -17,6 +18,7 @@ set -euo pipefail
 
 readonly EXEC_RUNS=25      # successful execs of the uniquely named binary
 readonly ENOENT_RUNS=5     # failed execs of a missing path
+readonly PINGS=5          # ICMP echo requests to 127.0.0.1
 readonly POLL_SECONDS=1    # poll_interval of config/bpfex.yaml; counters may lag by up to this
 readonly WANT_CONTENT_TYPE='text/plain; version=0.0.4; charset=utf-8'
 
@@ -298,6 +300,26 @@ t_syscall_module() {
   num_ge "$v" 1 || { echo "bpfex_syscall_latency_seconds_count{syscall=\"read\"} = $v"; return 1; }
 }
 
+t_network_module_up() {
+  local v
+  v=$(metric_value bpfex_module_up 'module="network"') || { echo 'no bpfex_module_up{module="network"}'; return 1; }
+  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"network\"} = $v, want 1"; return 1; }
+}
+
+# Pings to 127.0.0.1: lo's ICMP counters grow by at least that much (other processes may ping too).
+t_network_lo_icmp() {
+  local before
+  before=$(metric_value bpfex_network_packets_total 'interface="lo",direction="rx",family="ipv4",protocol="icmp"') ||
+    before=0
+  ping -q -c "$PINGS" -i 0.05 -W 2 127.0.0.1 >/dev/null || { echo "ping 127.0.0.1 failed"; return 1; }
+  # An echo request and its reply per ping, both received on lo.
+  wait_until 15 metric_at_least bpfex_network_packets_total \
+    'interface="lo",direction="rx",family="ipv4",protocol="icmp"' $((before + 2 * PINGS)) && return 0
+  echo "lo rx icmp: before $before, want >= $((before + 2 * PINGS))"
+  grep '^bpfex_network_packets_total{interface="lo"' "$TMP/scrape.txt" | head
+  return 1
+}
+
 t_landing_page() {
   local code ct
   code=$(http_get "$BASE/") || { echo "GET / failed"; return 1; }
@@ -521,6 +543,8 @@ check "GET /metrics: 200, Content-Type, promtool clean" t_metrics_endpoint
 check "bpfex_build_info{version,revision} 1" t_build_info
 check 'bpfex_module_up{module="exec"} 1' t_module_up
 check 'bpfex_module_up{module="syscall"} 1, read latency histogram' t_syscall_module
+check 'bpfex_module_up{module="network"} 1' t_network_module_up
+check "bpfex_network_packets_total{interface=\"lo\",protocol=\"icmp\"} grows by >= $((2 * PINGS))" t_network_lo_icmp
 check "GET / landing page" t_landing_page
 check "GET /healthz 200 ok" t_healthz
 check "GET /nope 404" t_status 404 /nope
@@ -537,6 +561,8 @@ check "Prometheus: bpfex_exec_total{comm=\"$EXEC_NAME\"} == $EXEC_RUNS" \
   t_prometheus_value "bpfex_exec_total{comm=\"$EXEC_NAME\"}" "$EXEC_RUNS"
 check 'Prometheus: bpfex_module_up{module="exec"} == 1' \
   t_prometheus_value 'bpfex_module_up{module="exec"}' 1
+check 'Prometheus: bpfex_module_up{module="network"} == 1' \
+  t_prometheus_value 'bpfex_module_up{module="network"}' 1
 stop_pid "$PROM_PID"
 PROM_PID=""
 TAIL_LOGS=("$TMP/bpfex.log")

@@ -5,6 +5,8 @@
 
 #include "bpf/features.h"
 #include "helpers.h"
+#include "metrics.h"
+#include "text.h"
 
 using namespace bpfex;
 using namespace bpfex::test;
@@ -17,7 +19,7 @@ struct UniqueTrue {
   fs::path dir, path;
   std::string comm;
   explicit UniqueTrue(const std::string& prefix) {
-    comm = prefix + unique_token(15 - prefix.size());
+    comm = prefix + unique_token(15 - prefix.size());  // prefix may hold raw bytes
     dir = fs::temp_directory_path() / ("bpfex-it-" + unique_token());
     fs::create_directories(dir);
     path = dir / comm;
@@ -43,6 +45,18 @@ TEST_CASE("exec: N execs of a uniquely named program read exactly N") {
   CHECK(execs_of(m, prog.comm) == kRuns);
   // Reading again without new execs gives the same number: reads are not destructive.
   CHECK(execs_of(m, prog.comm) == kRuns);
+}
+
+TEST_CASE("exec: a task name that is not UTF-8 is exported repaired, with its exact count") {
+  KernelFeatures features;
+  auto m = start_module(module_config("exec"), features);
+  UniqueTrue prog("u\xff\xc3_");  // a lone 0xFF and a truncated two-byte sequence
+  constexpr int kRuns = 9;
+  for (int i = 0; i < kRuns; ++i) REQUIRE(run_and_wait(prog.path) == 0);
+  ModuleReading r = m.read();
+  const std::string repaired = "u\xEF\xBF\xBD\xEF\xBF\xBD_" + prog.comm.substr(4);
+  CHECK(value_of(r.families, "bpfex_exec_total", {repaired}) == kRuns);
+  CHECK(is_valid_utf8(serialize_text(r.families)));
 }
 
 TEST_CASE("exec: failed execs are counted by errno name") {

@@ -87,6 +87,26 @@ TEST_CASE("counters never go down when a map entry is evicted and re-created") {
   CHECK(find(poll({{"a", 4}, {"b", 1}}), "b")->counter.value == 7);
 }
 
+TEST_CASE("with retire_vanished, vanished series are dropped and forgotten") {
+  CounterGuard guard;
+  auto poll = [&](const std::vector<std::pair<std::string, double>>& values) {
+    auto f = counter_family("c_total", "x", {"k"});
+    for (auto& [k, v] : values) f.add({k}, v);
+    Families fams = {f.build()};
+    guard.apply(fams, /*retire_vanished=*/true);
+    return fams[0];
+  };
+  poll({{"a", 10}, {"b", 5}});
+  auto after = poll({{"a", 12}});  // b's interface was deleted
+  CHECK(find(after, "a")->counter.value == 12);
+  CHECK_FALSE(find(after, "b"));
+  CHECK(guard.tracked_series() == 1);
+  // A new b (same labels, say a re-created interface) starts over: no offset from the old one.
+  CHECK(find(poll({{"a", 13}, {"b", 2}}), "b")->counter.value == 2);
+  // Decreases of series still present are still guarded.
+  CHECK(find(poll({{"a", 1}, {"b", 3}}), "a")->counter.value == 14);
+}
+
 TEST_CASE("gauges pass the guard untouched") {
   CounterGuard guard;
   auto g = gauge_family("g", "x", {"k"});
@@ -108,4 +128,25 @@ TEST_CASE("per-CPU values are summed word by word over CPUs") {
   CHECK(out[0] == 6);
   CHECK(out[1] == 60);
   CHECK(possible_cpus() >= 1);
+}
+
+#include "process_metrics.h"
+
+TEST_CASE("process metrics describe this process") {
+  Families fams = process_metrics();
+  auto get = [&](const std::string& name) -> double {
+    for (const auto& f : fams)
+      if (f.name == name)
+        return f.type == prometheus::MetricType::Counter ? f.metric[0].counter.value : f.metric[0].gauge.value;
+    FAIL("missing " << name);
+    return 0;
+  };
+  CHECK(get("process_resident_memory_bytes") > 1e6);
+  CHECK(get("process_virtual_memory_bytes") >= get("process_resident_memory_bytes"));
+  CHECK(get("process_open_fds") >= 3);
+  CHECK(get("process_max_fds") >= get("process_open_fds"));
+  CHECK(get("process_cpu_seconds_total") >= 0);
+  const double now = static_cast<double>(std::time(nullptr));
+  CHECK(get("process_start_time_seconds") <= now + 1);
+  CHECK(get("process_start_time_seconds") > now - 3600);
 }

@@ -1,0 +1,696 @@
+// network module: real traffic through veth pairs whose peer lives in a network namespace the test
+// creates, counted exactly; and the real BPF program run on crafted frames (BPF_PROG_TEST_RUN).
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "bpf/fd.h"
+#include "bpf/features.h"
+#include "bpf/maps.h"
+#include "helpers.h"
+#include "network.h"
+#include "network.skel.h"
+
+using namespace bpfex;
+using namespace bpfex::test;
+
+namespace {
+
+// Runs a shell command; fails the test when it does not exit 0.
+void sh(const std::string& cmd) {
+  const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+  if (rc != 0) FAIL("command failed (" << rc << "): " << cmd);
+}
+
+// A network namespace, deleted on scope exit (also when a check failed).
+struct NetNs {
+  std::string name = "bpfex-it-" + unique_token();
+  NetNs() { sh("ip netns add " + name); }
+  ~NetNs() { std::system(("ip netns del " + name + " >/dev/null 2>&1").c_str()); }
+  NetNs(const NetNs&) = delete;
+  NetNs& operator=(const NetNs&) = delete;
+  std::string exec(const std::string& cmd) const { return "ip netns exec " + name + " " + cmd; }
+};
+
+// A veth pair: `host` in the host namespace, `peer` in ns, addresses and static neighbours set so
+// that no ARP or neighbour discovery adds packets of its own. Deleting one end deletes both.
+struct Veth {
+  const NetNs& ns;
+  int id;
+  std::string tok = unique_token(5);
+  std::string host = "bxh" + tok, peer = "bxp" + tok;
+  std::string host_mac, peer_mac, host_ip4, peer_ip4, host_ip6, peer_ip6;
+  Veth(const NetNs& n, int subnet) : ns(n), id(subnet) {
+    host_mac = "02:bf:00:00:" + std::to_string(10 + subnet) + ":01";
+    peer_mac = "02:bf:00:00:" + std::to_string(10 + subnet) + ":02";
+    host_ip4 = "10.251." + std::to_string(subnet) + ".1";
+    peer_ip4 = "10.251." + std::to_string(subnet) + ".2";
+    host_ip6 = "fd00:bf:" + std::to_string(subnet) + "::1";
+    peer_ip6 = "fd00:bf:" + std::to_string(subnet) + "::2";
+    sh("ip link add " + host + " address " + host_mac + " type veth peer name " + peer + " address " + peer_mac +
+       " netns " + ns.name);
+    for (const auto& [dev, in_ns] : {std::pair{host, false}, std::pair{peer, true}}) {
+      auto run = [&](const std::string& c) { sh(in_ns ? ns.exec(c) : c); };
+      run("sysctl -qw net.ipv6.conf." + dev + ".accept_ra=0");
+      run("sysctl -qw net.ipv6.conf." + dev + ".router_solicitations=0");
+    }
+    sh("ip addr add " + host_ip4 + "/24 dev " + host);
+    sh("ip addr add " + host_ip6 + "/64 dev " + host + " nodad");
+    sh(ns.exec("ip addr add " + peer_ip4 + "/24 dev " + peer));
+    sh(ns.exec("ip addr add " + peer_ip6 + "/64 dev " + peer + " nodad"));
+    sh("ip neigh replace " + peer_ip4 + " lladdr " + peer_mac + " dev " + host + " nud permanent");
+    sh("ip neigh replace " + peer_ip6 + " lladdr " + peer_mac + " dev " + host + " nud permanent");
+    sh(ns.exec("ip neigh replace " + host_ip4 + " lladdr " + host_mac + " dev " + peer + " nud permanent"));
+    sh(ns.exec("ip neigh replace " + host_ip6 + " lladdr " + host_mac + " dev " + peer + " nud permanent"));
+    sh(ns.exec("ip link set lo up"));
+    sh(ns.exec("ip link set " + peer + " up"));
+    sh("ip link set " + host + " up");
+  }
+  ~Veth() { std::system(("ip link del " + host + " >/dev/null 2>&1").c_str()); }
+  Veth(const Veth&) = delete;
+  Veth& operator=(const Veth&) = delete;
+};
+
+uint64_t sysfs_stat(const std::string& dev, const std::string& name) {
+  std::ifstream f("/sys/class/net/" + dev + "/statistics/" + name);
+  uint64_t v = 0;
+  f >> v;
+  return v;
+}
+
+struct Totals {
+  double rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  bool operator==(const Totals&) const = default;
+};
+
+Totals kernel_totals(const std::string& dev) {
+  return {static_cast<double>(sysfs_stat(dev, "rx_packets")), static_cast<double>(sysfs_stat(dev, "rx_bytes")),
+          static_cast<double>(sysfs_stat(dev, "tx_packets")), static_cast<double>(sysfs_stat(dev, "tx_bytes"))};
+}
+
+Totals module_totals(const Families& families, const std::string& dev) {
+  Totals t;
+  for (const auto& f : families) {
+    const bool is_bytes = f.name == "bpfex_network_bytes_total";
+    if (!is_bytes && f.name != "bpfex_network_packets_total") continue;
+    for (const auto& m : f.metric) {
+      if (m.label[0].value != dev) continue;
+      const bool rx = m.label[1].value == "rx";
+      (is_bytes ? (rx ? t.rx_bytes : t.tx_bytes) : (rx ? t.rx_packets : t.tx_packets)) += m.counter.value;
+    }
+  }
+  return t;
+}
+
+double packets(const Families& f, const std::string& dev, const std::string& dir, const std::string& family,
+               const std::string& proto) {
+  return value_of(f, "bpfex_network_packets_total", {dev, dir, family, proto});
+}
+double bytes(const Families& f, const std::string& dev, const std::string& dir, const std::string& family,
+             const std::string& proto) {
+  return value_of(f, "bpfex_network_bytes_total", {dev, dir, family, proto});
+}
+
+// Reads the module and the kernel's counters of dev until two consecutive readings agree on the
+// kernel side (traffic has settled), then returns the module's families and the kernel totals.
+std::pair<Families, Totals> settled(StartedModule& m, const std::string& dev) {
+  Totals k = kernel_totals(dev);
+  for (int i = 0; i < 50; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Families f = m.read().families;
+    Totals k2 = kernel_totals(dev);
+    if (k2 == k && module_totals(f, dev) == k2) return {f, k2};
+    k = k2;
+  }
+  return {m.read().families, kernel_totals(dev)};
+}
+
+// A socket created inside a network namespace (setns affects only the calling thread).
+Fd socket_in(const NetNs& ns, int domain, int type) {
+  int fd = -1;
+  std::thread t([&] {
+    Fd nsfd(open(("/var/run/netns/" + ns.name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (nsfd.get() >= 0 && setns(nsfd.get(), CLONE_NEWNET) == 0) fd = socket(domain, type | SOCK_CLOEXEC, 0);
+  });
+  t.join();
+  return Fd(fd);
+}
+
+sockaddr_storage address(const std::string& ip, uint16_t port, socklen_t& len) {
+  sockaddr_storage ss{};
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, ip.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    len = sizeof *a4;
+  } else {
+    REQUIRE(inet_pton(AF_INET6, ip.c_str(), &a6->sin6_addr) == 1);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    len = sizeof *a6;
+  }
+  return ss;
+}
+
+// Sends n UDP datagrams of `payload` bytes from a socket to a receiver bound at to_ip:port, and
+// checks that all of them arrived.
+void udp_exchange(Fd& sender, Fd& receiver, const std::string& to_ip, uint16_t port, int n, size_t payload) {
+  socklen_t len = 0;
+  sockaddr_storage to = address(to_ip, port, len);
+  REQUIRE(bind(receiver.get(), reinterpret_cast<sockaddr*>(&to), len) == 0);
+  std::string data(payload, 'x');
+  timeval tv{2, 0};
+  setsockopt(receiver.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[2048];
+  // One at a time: a burst could overflow the receive buffer (counted on the link, then dropped).
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(sendto(sender.get(), data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), len) ==
+            static_cast<ssize_t>(payload));
+    REQUIRE(recv(receiver.get(), buf, sizeof buf, 0) == static_cast<ssize_t>(payload));
+  }
+}
+
+// n TCP connection attempts to a closed port: exactly one SYN out and one RST back each.
+void tcp_refused(const std::string& ip, int n) {
+  for (int i = 0; i < n; ++i) {
+    socklen_t len = 0;
+    sockaddr_storage to = address(ip, 9, len);
+    Fd s(socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(connect(s.get(), reinterpret_cast<sockaddr*>(&to), len) == -1);
+    REQUIRE(errno == ECONNREFUSED);
+  }
+}
+
+constexpr uint16_t kUdpPort = 47000;
+constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
+
+}  // namespace
+
+TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are counted exactly") {
+  KernelFeatures features;
+  auto m = start_module(module_config("network"), features);
+  NetNs ns;
+  Veth veth(ns, 1);  // created after the module started: attached from the netlink thread
+  auto [before, kernel_before] = settled(m, veth.host);
+
+  constexpr int kPings = 7, kUdpOut = 13, kUdpIn = 5, kUdp6 = 11, kTcp = 3;
+  constexpr size_t kUdpPayload = 100;
+  sh("ping -q -c " + std::to_string(kPings) + " -i 0.01 -s 56 -W 2 " + veth.peer_ip4);
+  {
+    Fd out(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), in = socket_in(ns, AF_INET, SOCK_DGRAM);
+    udp_exchange(out, in, veth.peer_ip4, kUdpPort, kUdpOut, kUdpPayload);
+  }
+  {
+    Fd out = socket_in(ns, AF_INET, SOCK_DGRAM), in(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    udp_exchange(out, in, veth.host_ip4, kUdpPort, kUdpIn, kUdpPayload);
+  }
+  {
+    Fd out(socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0)), in = socket_in(ns, AF_INET6, SOCK_DGRAM);
+    udp_exchange(out, in, veth.peer_ip6, kUdpPort, kUdp6, kUdpPayload);
+  }
+  tcp_refused(veth.peer_ip4, kTcp);
+  auto [after, kernel_after] = settled(m, veth.host);
+
+  auto delta = [&](auto fn, const char* dir, const char* family, const char* proto) {
+    return fn(after, veth.host, dir, family, proto) - fn(before, veth.host, dir, family, proto);
+  };
+  // ICMP echo of 56 bytes: 8 + 56 ICMP, 20 IP, 14 Ethernet.
+  CHECK(delta(packets, "tx", "ipv4", "icmp") == kPings);
+  CHECK(delta(packets, "rx", "ipv4", "icmp") == kPings);
+  CHECK(delta(bytes, "tx", "ipv4", "icmp") == kPings * (kEth + kIpv4 + 8 + 56));
+  CHECK(delta(bytes, "rx", "ipv4", "icmp") == kPings * (kEth + kIpv4 + 8 + 56));
+  CHECK(delta(packets, "tx", "ipv4", "udp") == kUdpOut);
+  CHECK(delta(bytes, "tx", "ipv4", "udp") == kUdpOut * (kEth + kIpv4 + kUdp + kUdpPayload));
+  CHECK(delta(packets, "rx", "ipv4", "udp") == kUdpIn);
+  CHECK(delta(bytes, "rx", "ipv4", "udp") == kUdpIn * (kEth + kIpv4 + kUdp + kUdpPayload));
+  CHECK(delta(packets, "tx", "ipv6", "udp") == kUdp6);
+  CHECK(delta(bytes, "tx", "ipv6", "udp") == kUdp6 * (kEth + kIpv6 + kUdp + kUdpPayload));
+  CHECK(delta(packets, "rx", "ipv6", "udp") == 0);
+  // SYN (20-byte header + 20 bytes of options) out, RST back.
+  CHECK(delta(packets, "tx", "ipv4", "tcp") == kTcp);
+  CHECK(delta(packets, "rx", "ipv4", "tcp") == kTcp);
+  CHECK(delta(bytes, "rx", "ipv4", "tcp") == kTcp * (kEth + kIpv4 + 20));
+  // Whatever else crossed the link (neighbour discovery, MLD), the totals are the kernel's.
+  const Totals mod_before = module_totals(before, veth.host), mod_after = module_totals(after, veth.host);
+  CHECK(mod_after.rx_packets - mod_before.rx_packets == kernel_after.rx_packets - kernel_before.rx_packets);
+  CHECK(mod_after.tx_packets - mod_before.tx_packets == kernel_after.tx_packets - kernel_before.tx_packets);
+  CHECK(mod_after.rx_bytes - mod_before.rx_bytes == kernel_after.rx_bytes - kernel_before.rx_bytes);
+  CHECK(mod_after.tx_bytes - mod_before.tx_bytes == kernel_after.tx_bytes - kernel_before.tx_bytes);
+  // Since the interface appeared, the module saw everything the kernel counted on it.
+  CHECK(mod_after == kernel_after);
+}
+
+TEST_CASE("network: loopback counts every packet once as rx and once as tx, like lo's counters") {
+  // The module started from a thread inside a test namespace watches and attaches there (a thread's
+  // network namespace is inherited by the threads it creates), so this lo carries only our traffic.
+  NetNs ns;
+  sh(ns.exec("ip link set lo up"));
+  KernelFeatures features;
+  std::optional<StartedModule> m;
+  std::thread in_ns([&] {
+    Fd nsfd(open(("/var/run/netns/" + ns.name).c_str(), O_RDONLY | O_CLOEXEC));
+    if (nsfd.get() >= 0 && setns(nsfd.get(), CLONE_NEWNET) == 0) {
+      const ModuleConfig mc = module_config("network");
+      auto module = find_module_spec("network")->create(*mc.options);
+      if (module->start(features).ok()) m.emplace(StartedModule{std::move(module)});
+    }
+  });
+  in_ns.join();
+  REQUIRE(m);
+  // /sys/class/net shows the test process's namespace: read lo's counters from inside ours.
+  auto lo_totals = [&] {
+    Totals t;
+    std::FILE* p = popen(
+        ns.exec("sh -c 'cd /sys/class/net/lo/statistics && cat rx_packets rx_bytes tx_packets tx_bytes'").c_str(), "r");
+    REQUIRE(p);
+    REQUIRE(std::fscanf(p, "%lf %lf %lf %lf", &t.rx_packets, &t.rx_bytes, &t.tx_packets, &t.tx_bytes) == 4);
+    pclose(p);
+    return t;
+  };
+  const Totals before = lo_totals();
+  constexpr int kDatagrams = 1000;
+  constexpr size_t kPayload = 200;
+  {
+    Fd out = socket_in(ns, AF_INET, SOCK_DGRAM), in = socket_in(ns, AF_INET, SOCK_DGRAM);
+    udp_exchange(out, in, "127.0.0.1", kUdpPort, kDatagrams, kPayload);
+    Fd out6 = socket_in(ns, AF_INET6, SOCK_DGRAM), in6 = socket_in(ns, AF_INET6, SOCK_DGRAM);
+    udp_exchange(out6, in6, "::1", kUdpPort, kDatagrams, kPayload);
+  }
+  const Totals after = lo_totals();
+  Families f = m->read().families;
+  // Loopback counts from the IP header: no Ethernet header in its bytes.
+  CHECK(packets(f, "lo", "rx", "ipv4", "udp") == kDatagrams);
+  CHECK(packets(f, "lo", "tx", "ipv4", "udp") == kDatagrams);
+  CHECK(bytes(f, "lo", "rx", "ipv4", "udp") == kDatagrams * (kIpv4 + kUdp + kPayload));
+  CHECK(bytes(f, "lo", "tx", "ipv4", "udp") == kDatagrams * (kIpv4 + kUdp + kPayload));
+  CHECK(packets(f, "lo", "rx", "ipv6", "udp") == kDatagrams);
+  CHECK(bytes(f, "lo", "tx", "ipv6", "udp") == kDatagrams * (kIpv6 + kUdp + kPayload));
+  const Totals counted = module_totals(f, "lo");
+  CHECK(counted.rx_packets == after.rx_packets - before.rx_packets);
+  CHECK(counted.tx_packets == after.tx_packets - before.tx_packets);
+  CHECK(counted.rx_bytes == after.rx_bytes - before.rx_bytes);
+  CHECK(counted.tx_bytes == after.tx_bytes - before.tx_bytes);
+}
+
+TEST_CASE("network: a TCP transfer and IPv6 traffic agree with the interface's counters") {
+  KernelFeatures features;
+  auto m = start_module(module_config("network"), features);
+  NetNs ns;
+  Veth veth(ns, 2);
+  sh("ping -q -c 5 -i 0.01 -W 2 " + veth.peer_ip6);
+  // A real TCP transfer: listener in the namespace, 1 MB from the host.
+  Fd listener = socket_in(ns, AF_INET, SOCK_STREAM);
+  socklen_t len = 0;
+  sockaddr_storage at = address(veth.peer_ip4, 47001, len);
+  REQUIRE(bind(listener.get(), reinterpret_cast<sockaddr*>(&at), len) == 0);
+  REQUIRE(listen(listener.get(), 1) == 0);
+  std::thread client([&] {
+    Fd c(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (connect(c.get(), reinterpret_cast<sockaddr*>(&at), len) != 0) return;
+    std::string chunk(64 << 10, 'y');
+    for (int i = 0; i < 16; ++i)
+      if (send(c.get(), chunk.data(), chunk.size(), 0) < 0) return;
+  });
+  Fd conn(accept(listener.get(), nullptr, nullptr));
+  size_t received = 0;
+  char buf[65536];
+  for (ssize_t n; (n = recv(conn.get(), buf, sizeof buf, 0)) > 0;) received += static_cast<size_t>(n);
+  client.join();
+  CHECK(received == 16u << 16);
+  auto [f, kernel] = settled(m, veth.host);
+  CHECK(module_totals(f, veth.host) == kernel);
+  CHECK(packets(f, veth.host, "tx", "ipv4", "tcp") > 0);
+  CHECK(packets(f, veth.host, "rx", "ipv4", "tcp") > 0);
+  CHECK(packets(f, veth.host, "tx", "ipv6", "icmpv6") >= 5);
+  CHECK(packets(f, veth.host, "rx", "ipv6", "icmpv6") >= 5);
+}
+
+TEST_CASE("network: a deleted interface stops being exported") {
+  KernelFeatures features;
+  auto m = start_module(module_config("network"), features);
+  NetNs ns;
+  std::string name;
+  {
+    Veth veth(ns, 3);
+    name = veth.host;
+    sh("ping -q -c 2 -i 0.01 -W 2 " + veth.peer_ip4);
+    auto [f, kernel] = settled(m, veth.host);
+    CHECK(packets(f, name, "tx", "ipv4", "icmp") == 2);
+  }
+  Families f;
+  for (int i = 0; i < 50; ++i) {  // the netlink thread sees RTM_DELLINK shortly
+    f = m.read().families;
+    if (module_totals(f, name) == Totals{}) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(module_totals(f, name) == Totals{});
+}
+
+TEST_CASE("network: an interface moved to another namespace stops being exported") {
+  KernelFeatures features;
+  auto m = start_module(module_config("network"), features);
+  NetNs ns;
+  const std::string tok = unique_token(5), a = "bxa" + tok, b = "bxb" + tok;
+  struct Cleanup {
+    std::string dev;
+    ~Cleanup() { std::system(("ip link del " + dev + " >/dev/null 2>&1").c_str()); }
+  } cleanup{a};
+  sh("ip link add " + a + " type veth peer name " + b);
+  sh("ip link set " + a + " up");
+  sh("ip link set " + b + " up");
+  auto seen = [&](const std::string& dev) {
+    for (const auto& f : m.read().families)
+      for (const auto& metric : f.metric)
+        if (metric.label[0].value == dev) return true;
+    return false;
+  };
+  // A broadcast ping out of a is received by b (nobody answers): both ends get series.
+  sh("ip addr add 10.252.0.1/24 dev " + a);
+  sh("ping -q -b -c 2 -i 0.05 -W 1 -I " + a + " 10.252.0.255 >/dev/null 2>&1 || true");
+  for (int i = 0; i < 100 && !(seen(a) && seen(b)); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(seen(b));
+  sh("ip link set " + b + " netns " + ns.name);  // what a container runtime does with a veth end
+  for (int i = 0; i < 50 && seen(b); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK_FALSE(seen(b));
+  CHECK(seen(a));
+}
+
+TEST_CASE("network: include/exclude patterns and the max_interfaces cap") {
+  KernelFeatures features;
+  NetNs ns;
+  SECTION("an excluded interface gets no series") {
+    auto m = start_module(module_config("network", "    exclude: [\"bxh*\"]\n"), features);
+    Veth veth(ns, 4);
+    sh("ping -q -c 2 -i 0.01 -W 2 " + veth.peer_ip4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    CHECK(module_totals(m.read().families, veth.host) == Totals{});
+  }
+  SECTION("past max_interfaces, interfaces are counted as other") {
+    auto m = start_module(module_config("network", "    max_interfaces: 1\n"), features);
+    Veth veth(ns, 5);  // lo took the one named slot
+    sh("ping -q -c 3 -i 0.01 -W 2 " + veth.peer_ip4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ModuleReading r = m.read();
+    CHECK(module_totals(r.families, veth.host) == Totals{});
+    CHECK(packets(r.families, "other", "tx", "ipv4", "icmp") >= 3);
+    REQUIRE(r.label_overflows);
+    CHECK(*r.label_overflows >= 6);
+  }
+}
+
+TEST_CASE("network: starting and destroying the module leaks no file descriptors") {
+  KernelFeatures features;
+  { auto warm = start_module(module_config("network"), features); }
+  const int before = open_fd_count();
+  for (int i = 0; i < 2; ++i) {
+    auto m = start_module(module_config("network"), features);
+    CHECK(open_fd_count() > before);
+  }
+  CHECK(open_fd_count() == before);
+}
+
+// ---------------------------------------------------------------- BPF_PROG_TEST_RUN
+
+namespace {
+
+using Frame = std::vector<uint8_t>;
+
+Frame ethernet(uint16_t type) {
+  Frame f(12, 0x02);
+  f.push_back(static_cast<uint8_t>(type >> 8));
+  f.push_back(static_cast<uint8_t>(type));
+  return f;
+}
+void append(Frame& f, const Frame& x) { f.insert(f.end(), x.begin(), x.end()); }
+void be16(Frame& f, uint16_t v) {
+  f.push_back(static_cast<uint8_t>(v >> 8));
+  f.push_back(static_cast<uint8_t>(v));
+}
+Frame ipv4(uint8_t proto, uint16_t payload) {
+  Frame h = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2};
+  h[2] = static_cast<uint8_t>((20 + payload) >> 8);
+  h[3] = static_cast<uint8_t>(20 + payload);
+  return h;
+}
+Frame ipv6(uint8_t nexthdr, uint16_t payload) {
+  Frame h = {0x60, 0, 0, 0, static_cast<uint8_t>(payload >> 8), static_cast<uint8_t>(payload), nexthdr, 64};
+  for (int i = 0; i < 32; ++i) h.push_back(i == 15 || i == 31 ? 1 : 0xfd);
+  return h;
+}
+Frame udp(size_t n = 8) {
+  Frame u(8 + n, 0xaa);
+  u[4] = 0;
+  u[5] = static_cast<uint8_t>(8 + n);
+  return u;
+}
+Frame tcp() {
+  Frame t(20, 0);
+  t[12] = 5 << 4;
+  return t;
+}
+// Extension header of (len + 1) * 8 bytes.
+Frame ext(uint8_t nexthdr, uint8_t len) {
+  Frame e((len + 1) * 8, 0);
+  e[0] = nexthdr;
+  e[1] = len;
+  return e;
+}
+Frame fragment(uint8_t nexthdr) {
+  Frame e(8, 0);
+  e[0] = nexthdr;
+  e[3] = 1;
+  return e;
+}
+// Authentication header: (len + 2) * 4 bytes.
+Frame ah(uint8_t nexthdr) {
+  Frame e(16, 0);
+  e[0] = nexthdr;
+  e[1] = 2;
+  return e;
+}
+
+struct Classified {
+  int err = 0;
+  int retval = 0;
+  network_key key{};
+  network_value value{};
+  size_t keys = 0;
+};
+
+Classified run_program(network_bpf* skel, const Frame& frame, bool egress = false) {
+  const int counts = bpf_map__fd(skel->maps.network_counts);
+  network_key k{};
+  while (bpf_map_get_next_key(counts, nullptr, &k) == 0) bpf_map_delete_elem(counts, &k);
+  __sk_buff ctx{};
+  ctx.ifindex = 1;
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()),
+              .ctx_in = &ctx, .ctx_size_in = sizeof ctx, .repeat = 1);
+  Classified c;
+  c.err =
+      bpf_prog_test_run_opts(bpf_program__fd(egress ? skel->progs.network_egress : skel->progs.network_ingress), &opts);
+  c.retval = static_cast<int>(opts.retval);
+  Status st = read_percpu_map<network_key, network_value>(counts, [&](const network_key& key, const network_value& v) {
+    c.key = key;
+    c.value = v;
+    ++c.keys;
+  });
+  REQUIRE(st.ok());
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
+  network_bpf* skel = network_bpf::open_and_load();
+  REQUIRE(skel);
+  struct Case {
+    std::string name;
+    Frame frame;
+    uint8_t family;
+    uint16_t proto;
+  };
+  std::vector<Case> cases;
+  auto add = [&](std::string name, Frame f, uint8_t family, uint16_t proto) {
+    cases.push_back({std::move(name), std::move(f), family, proto});
+  };
+  {
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(17, 16));
+    append(f, udp(8));
+    add("IPv4 UDP", f, NETWORK_FAMILY_IPV4, 17);
+  }
+  {
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(47, 8));
+    append(f, Frame(8, 0));
+    add("IPv4 GRE", f, NETWORK_FAMILY_IPV4, 47);
+  }
+  {
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(253, 8));
+    append(f, Frame(8, 0));
+    add("IPv4 protocol without a name", f, NETWORK_FAMILY_IPV4, 253);
+  }
+  // The kernel's test run refuses an outer ethertype of IP with a short IP header, so truncated
+  // headers are tried behind a VLAN tag, which only our parser looks through.
+  {
+    Frame f = ethernet(0x8100);
+    be16(f, 1);
+    be16(f, 0x0800);
+    Frame ip = ipv4(6, 20);
+    ip.resize(5);
+    append(f, ip);
+    add("VLAN + IPv4 header cut at 5 bytes", f, NETWORK_FAMILY_IPV4, NETWORK_PROTO_TRUNCATED);
+  }
+  {
+    Frame f = ethernet(0x8100);
+    be16(f, 1);
+    be16(f, 0x0800);
+    Frame ip = ipv4(6, 20);
+    ip.resize(10);
+    append(f, ip);
+    add("VLAN + IPv4 header cut right after the protocol", f, NETWORK_FAMILY_IPV4, 6);
+  }
+  {
+    Frame f = ethernet(0x8100);
+    be16(f, 1);
+    be16(f, 0x86DD);
+    Frame ip = ipv6(6, 0);
+    ip.resize(5);
+    append(f, ip);
+    add("VLAN + IPv6 header cut before next header", f, NETWORK_FAMILY_IPV6, NETWORK_PROTO_TRUNCATED);
+  }
+  {
+    Frame f = ethernet(0x8100);
+    be16(f, 100);
+    be16(f, 0x0800);
+    append(f, ipv4(17, 16));
+    append(f, udp(8));
+    add("802.1Q + IPv4 UDP", f, NETWORK_FAMILY_IPV4, 17);
+  }
+  {
+    Frame f = ethernet(0x88A8);
+    be16(f, 10);
+    be16(f, 0x8100);
+    be16(f, 20);
+    be16(f, 0x86DD);
+    append(f, ipv6(6, 20));
+    append(f, tcp());
+    add("QinQ (802.1ad + 802.1Q) + IPv6 TCP", f, NETWORK_FAMILY_IPV6, 6);
+  }
+  {
+    Frame f = ethernet(0x8100);
+    be16(f, 100);
+    add("VLAN tag cut before its ethertype", f, NETWORK_FAMILY_OTHER, 0);
+  }
+  {
+    Frame f = ethernet(0x86DD);
+    append(f, ipv6(58, 8));
+    append(f, Frame(8, 0));
+    add("IPv6 ICMPv6", f, NETWORK_FAMILY_IPV6, 58);
+  }
+  {
+    Frame f = ethernet(0x86DD);
+    append(f, ipv6(0, 8 + 8 + 20));
+    append(f, ext(44, 0));
+    append(f, fragment(6));
+    append(f, tcp());
+    add("IPv6 hop-by-hop + fragment + TCP", f, NETWORK_FAMILY_IPV6, 6);
+  }
+  {
+    Frame f = ethernet(0x86DD);
+    append(f, ipv6(60, 24 + 16 + 8 + 8));
+    append(f, ext(51, 2));
+    append(f, ah(43));
+    append(f, ext(17, 0));
+    append(f, udp(0));
+    add("IPv6 destination options + AH + routing + UDP", f, NETWORK_FAMILY_IPV6, 17);
+  }
+  {
+    Frame f = ethernet(0x86DD);
+    append(f, ipv6(0, 8));
+    add("IPv6 says hop-by-hop, no bytes follow", f, NETWORK_FAMILY_IPV6, NETWORK_PROTO_TRUNCATED);
+  }
+  {
+    Frame f = ethernet(0x86DD);
+    append(f, ipv6(0, 7 * 8));
+    for (int i = 0; i < 7; ++i) append(f, ext(i < 6 ? 60 : 17, 0));
+    add("IPv6 chain longer than followed reports where it stopped", f, NETWORK_FAMILY_IPV6, 60);
+  }
+  {
+    Frame f = ethernet(0x0806);
+    append(f, Frame(28, 0));
+    add("ARP", f, NETWORK_FAMILY_OTHER, 0x0806);
+  }
+  {
+    Frame f = ethernet(0x88B5);
+    append(f, Frame(46, 0));
+    add("ethertype without a name", f, NETWORK_FAMILY_OTHER, NETWORK_ETHERTYPE_OTHER);
+  }
+
+  for (const auto& c : cases) {
+    INFO(c.name);
+    Classified r = run_program(skel, c.frame);
+    REQUIRE(r.err == 0);
+    CHECK(r.retval == -1);  // TCX_NEXT / TC_ACT_UNSPEC: never ends the program chain
+    REQUIRE(r.keys == 1);
+    CHECK(r.key.ifindex == 1);
+    CHECK(r.key.direction == NETWORK_RX);
+    CHECK(static_cast<int>(r.key.family) == c.family);
+    CHECK(r.key.proto == c.proto);
+    CHECK(r.value.packets == 1);
+    CHECK(r.value.bytes == c.frame.size());  // no interface facts: the frame as tc sees it
+  }
+  SECTION("an interface with a slot counts common protocols there; lo counts from the L3 header") {
+    network_interface facts{};
+    facts.slot = 1;  // slot index 0
+    facts.loopback = 1;
+    uint32_t ifindex = 1;
+    REQUIRE(bpf_map_update_elem(bpf_map__fd(skel->maps.network_interfaces), &ifindex, &facts, BPF_ANY) == 0);
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(17, 16));
+    append(f, udp(8));
+    Classified r = run_program(skel, f);
+    CHECK(r.keys == 0);  // not in the hash map
+    std::vector<network_slot> percpu(static_cast<size_t>(possible_cpus()));
+    uint32_t slot = 0;
+    REQUIRE(bpf_map_lookup_elem(bpf_map__fd(skel->maps.network_slots), &slot, percpu.data()) == 0);
+    network_value sum{};
+    for (const auto& s : percpu) {
+      sum.packets += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].packets;
+      sum.bytes += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].bytes;
+    }
+    CHECK(sum.packets == 1);
+    CHECK(sum.bytes == f.size() - 14);
+    // A protocol without a class still goes to the hash map, with the loopback adjustment.
+    Frame gre = ethernet(0x0800);
+    append(gre, ipv4(47, 8));
+    append(gre, Frame(8, 0));
+    r = run_program(skel, gre);
+    REQUIRE(r.keys == 1);
+    CHECK(r.key.proto == 47);
+    CHECK(r.value.bytes == gre.size() - 14);
+  }
+  SECTION("egress counts as tx") {
+    Frame f = ethernet(0x0800);
+    append(f, ipv4(1, 8));
+    append(f, Frame(8, 0));
+    Classified r = run_program(skel, f, /*egress=*/true);
+    REQUIRE(r.keys == 1);
+    CHECK(r.key.direction == NETWORK_TX);
+    CHECK(r.key.proto == 1);
+  }
+  network_bpf::destroy(skel);
+}
