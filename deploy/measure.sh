@@ -10,11 +10,17 @@
 #   - more distinct program names than max_comms (1024), so the comm map fills to its cap and the
 #     "other" overflow is used: the largest /metrics the exec module can produce;
 #   - failing execs (ENOENT) in a loop;
+#   - syscall storm: one python3 loop per CPU of cheap syscalls, some failing (ENOENT, EBADF), so
+#     both syscall programs run on every call and the errno map gets entries;
+#   - loopback traffic (network module): `ping -f` to 127.0.0.1 and ::1, a TCP stream over
+#     127.0.0.1, and raw IPv4 packets of experimental protocols 253/254 to 127.0.0.1 (counted in the
+#     hash map, not the per-interface slots). 127.0.0.1/::1 only, all bounded by LOAD_SECONDS;
 #   - 10 scrapes of /metrics per second (Prometheus scrapes every 15-60 s; this is far more).
 # Sampling: /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime+stime) once per second;
 # BPF map memory: the "memlock" of every map fd bpfex holds (/proc/PID/fdinfo). Since Linux 5.11 map
 # memory is charged to the memory cgroup of the process that created the maps, so in Kubernetes it
-# counts against the container's memory limit just like RSS.
+# counts against the container's memory limit just like RSS. Per-CPU maps scale with the *possible*
+# CPUs (/sys/devices/system/cpu/possible): deploy/README.md ("Resources") has the formula.
 # Note: the CPU the BPF programs themselves use is spent in the context of the process that
 # triggered the event (the exec'ing process), not in bpfex; see bpfex_bpf_program_run_seconds_total.
 set -euo pipefail
@@ -68,6 +74,14 @@ map_memlock_bytes() {
   echo "$sum"
 }
 
+possible_cpus() {
+  awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { split($i, r, "-"); n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n }' \
+    /sys/devices/system/cpu/possible
+}
+# Totals in a saved /metrics: syscalls observed (histogram counts), packets counted on lo.
+syscalls_total() { awk '/^bpfex_syscall_latency_seconds_count/ { s += $2 } END { printf "%d", s }' "$1"; }
+lo_packets_total() { awk '/^bpfex_network_packets_total/ && /interface="lo"/ { s += $2 } END { printf "%d", s }' "$1"; }
+
 # sample SECONDS LABEL: average and peak CPU (% of one core), peak RSS over SECONDS.
 sample() {
   local secs=$1 label=$2 t0 t1 prev cur peak_cpu=0 peak_rss=0 rss pct i
@@ -109,17 +123,68 @@ while True:
         pass
 ' &
 PIDS+=($!)
+# Syscalls: getppid (never cached by the C library), stat of a missing file (ENOENT), close(-1)
+# (EBADF), a 1-byte read of /dev/zero.
+for ((c = 0; c < $(nproc); c++)); do
+  timeout "$LOAD_SECONDS" python3 -c '
+import os
+fd = os.open("/dev/zero", os.O_RDONLY)
+while True:
+    os.getppid()
+    os.read(fd, 1)
+    try:
+        os.stat("/nonexistent/bpfex-measure")
+    except OSError:
+        pass
+    try:
+        os.close(-1)
+    except OSError:
+        pass
+' &
+  PIDS+=($!)
+done
+# Loopback traffic, bounded: ping's -w deadline, timeout for the rest.
+ping -q -f -w "$LOAD_SECONDS" 127.0.0.1 >/dev/null 2>&1 &
+PIDS+=($!)
+ping -q -f -w "$LOAD_SECONDS" ::1 >/dev/null 2>&1 &
+PIDS+=($!)
+timeout "$LOAD_SECONDS" python3 -c '
+import socket, threading
+srv = socket.create_server(("127.0.0.1", 0))
+def sink():
+    conn, _ = srv.accept()
+    while conn.recv(1 << 16):
+        pass
+threading.Thread(target=sink, daemon=True).start()
+out = socket.create_connection(srv.getsockname())
+chunk = bytes(1 << 16)
+while True:
+    out.sendall(chunk)
+' &
+PIDS+=($!)
+timeout "$LOAD_SECONDS" python3 -c '
+import socket, time
+raw = [socket.socket(socket.AF_INET, socket.SOCK_RAW, p) for p in (253, 254)]
+while True:
+    for s in raw:
+        s.sendto(b"bpfex-measure", ("127.0.0.1", 0))
+    time.sleep(0.001)
+' &
+PIDS+=($!)
 (while :; do curl -s --max-time 5 -o /dev/null "$base/metrics"; sleep 0.1; done) &
 PIDS+=($!)
-execs_before=$(curl -s --max-time 5 "$base/metrics" | awk '/^bpfex_exec_total/ { s += $2 } END { printf "%d", s }')
+curl -s --max-time 5 -o "$TMP/before.txt" "$base/metrics"
 sample "$LOAD_SECONDS" load
-execs_after=$(curl -s --max-time 5 "$base/metrics" | awk '/^bpfex_exec_total/ { s += $2 } END { printf "%d", s }')
 curl -s --max-time 5 -o "$TMP/metrics.txt" "$base/metrics"
+execs_before=$(awk '/^bpfex_exec_total/ { s += $2 } END { printf "%d", s }' "$TMP/before.txt")
+execs_after=$(awk '/^bpfex_exec_total/ { s += $2 } END { printf "%d", s }' "$TMP/metrics.txt")
 
 echo "load   execs counted: $(((execs_after - execs_before) / LOAD_SECONDS))/s;" \
+  "syscalls counted: $((($(syscalls_total "$TMP/metrics.txt") - $(syscalls_total "$TMP/before.txt")) / LOAD_SECONDS))/s;" \
+  "lo packets counted: $((($(lo_packets_total "$TMP/metrics.txt") - $(lo_packets_total "$TMP/before.txt")) / LOAD_SECONDS))/s;" \
   "/metrics: $(grep -vc '^#' "$TMP/metrics.txt") series, $(wc -c <"$TMP/metrics.txt") bytes;" \
-  "overflow: $(awk '/^bpfex_label_overflow_total/ { print $2 }' "$TMP/metrics.txt")"
+  "overflow: $(awk '/^bpfex_label_overflow_total/ { printf "%s%s %s", sep, $1, $2; sep = ", " }' "$TMP/metrics.txt")"
 read -r ps_rss ps_pcpu < <(ps -o rss=,pcpu= -p "$BPFEX_PID")
 echo "ps     rss ${ps_rss} KiB, pcpu ${ps_pcpu}% (ps -o rss,pcpu: %cpu averaged over the process lifetime)"
 echo "memory VmHWM (peak RSS over the whole run) $(status_kb VmHWM) KiB;" \
-  "BPF maps (memlock) $(($(map_memlock_bytes) / 1024)) KiB"
+  "BPF maps (memlock) $(($(map_memlock_bytes) / 1024)) KiB on $(possible_cpus) possible CPUs"
