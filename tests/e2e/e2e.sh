@@ -285,25 +285,19 @@ t_build_info() {
   num_eq "${line##* }" 1 || { echo "value is not 1: $line"; return 1; }
 }
 
+# bpfex_module_up{module=MODULE} is 1.
 t_module_up() {
-  local v
-  v=$(metric_value bpfex_module_up 'module="exec"') || { echo 'no bpfex_module_up{module="exec"}'; return 1; }
-  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"exec\"} = $v, want 1"; return 1; }
+  local module=$1 v
+  v=$(metric_value bpfex_module_up "module=\"$module\"") || { echo "no bpfex_module_up{module=\"$module\"}"; return 1; }
+  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"$module\"} = $v, want 1"; return 1; }
 }
 
 t_syscall_module() {
   local v
-  v=$(metric_value bpfex_module_up 'module="syscall"') || { echo 'no bpfex_module_up{module="syscall"}'; return 1; }
-  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"syscall\"} = $v, want 1"; return 1; }
+  t_module_up syscall || return 1
   # Every process makes read calls, not least curl and bpfex itself.
   v=$(metric_value bpfex_syscall_latency_seconds_count 'syscall="read"') || { echo "no read histogram"; return 1; }
   num_ge "$v" 1 || { echo "bpfex_syscall_latency_seconds_count{syscall=\"read\"} = $v"; return 1; }
-}
-
-t_network_module_up() {
-  local v
-  v=$(metric_value bpfex_module_up 'module="network"') || { echo 'no bpfex_module_up{module="network"}'; return 1; }
-  num_eq "$v" 1 || { echo "bpfex_module_up{module=\"network\"} = $v, want 1"; return 1; }
 }
 
 # Pings to 127.0.0.1: lo's ICMP counters grow by at least that much (other processes may ping too).
@@ -541,9 +535,9 @@ say "bpfex is healthy on $BASE (pid $BPFEX_PID)"
 
 check "GET /metrics: 200, Content-Type, promtool clean" t_metrics_endpoint
 check "bpfex_build_info{version,revision} 1" t_build_info
-check 'bpfex_module_up{module="exec"} 1' t_module_up
+check 'bpfex_module_up{module="exec"} 1' t_module_up exec
 check 'bpfex_module_up{module="syscall"} 1, read latency histogram' t_syscall_module
-check 'bpfex_module_up{module="network"} 1' t_network_module_up
+check 'bpfex_module_up{module="network"} 1' t_module_up network
 check "bpfex_network_packets_total{interface=\"lo\",protocol=\"icmp\"} grows by >= $((2 * PINGS))" t_network_lo_icmp
 check "GET / landing page" t_landing_page
 check "GET /healthz 200 ok" t_healthz
