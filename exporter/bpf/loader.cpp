@@ -1,5 +1,6 @@
 #include "bpf/loader.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <deque>
@@ -56,23 +57,33 @@ Error describe_load_error(int err) {
   return e;
 }
 
-std::vector<std::optional<size_t>> choose_candidates(const std::vector<Hook>& hooks, Features& features) {
-  std::vector<std::optional<size_t>> out;
-  for (const Hook& h : hooks) {
-    std::optional<size_t> pick;
-    for (size_t i = 0; i < h.candidates.size(); ++i) {
-      if (features.can_attach(h.candidates[i].kind, h.candidates[i].target)) {
-        pick = i;
-        break;
-      }
-    }
-    out.push_back(pick);
+namespace {
+
+// The first candidate of h at or after index `from` that the kernel supports.
+std::optional<size_t> first_supported(const Hook& h, size_t from, Features& features) {
+  for (size_t i = from; i < h.candidates.size(); ++i)
+    if (features.can_attach(h.candidates[i].kind, h.candidates[i].target)) return i;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<std::optional<size_t>> choose_candidates(const std::vector<Hook>& hooks, Features& features,
+                                                     FlavourChoice choice) {
+  size_t from = 0;
+  if (choice == FlavourChoice::shared) {
+    // The weakest hook sets the flavour for all.
+    for (const Hook& h : hooks)
+      if (auto pick = first_supported(h, 0, features)) from = std::max(from, *pick);
   }
+  std::vector<std::optional<size_t>> out;
+  out.reserve(hooks.size());
+  for (const Hook& h : hooks) out.push_back(first_supported(h, from, features));
   return out;
 }
 
-Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Features& features) {
-  auto picks = choose_candidates(hooks, features);
+Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Features& features, FlavourChoice choice) {
+  auto picks = choose_candidates(hooks, features, choice);
   std::set<std::string> wanted, mentioned;
   for (size_t i = 0; i < hooks.size(); ++i) {
     for (const auto& c : hooks[i].candidates) mentioned.insert(c.program);
@@ -87,7 +98,7 @@ Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Feature
     const AttachCandidate& c = hooks[i].candidates[*picks[i]];
     bpf_program* prog = bpf_object__find_program_by_name(obj, c.program.c_str());
     if (!prog) return Error{ENOENT, "BPF program " + c.program + " is not in the object"};
-    chosen_.push_back({hooks[i].name, c, prog});
+    chosen_.push_back({hooks[i].name, c, *picks[i], prog});
     wanted.insert(c.program);
   }
   for (const std::string& name : mentioned) {

@@ -35,8 +35,18 @@ struct Hook {
   std::vector<AttachCandidate> candidates;
 };
 
-// For each hook, the index of the first candidate the kernel supports, or nullopt.
-std::vector<std::optional<size_t>> choose_candidates(const std::vector<Hook>& hooks, Features& features);
+// How the hooks of one object choose among their candidates.
+enum class FlavourChoice {
+  per_hook,  // each hook its own first supported candidate
+  // Every hook the same flavour (index into its candidate list), the cheapest one all of them can
+  // use: for hooks that share state whose home depends on the flavour (a syscall's enter and exit
+  // share where the start time is kept).
+  shared,
+};
+
+// For each hook, the index of the chosen candidate, or nullopt when none is supported.
+std::vector<std::optional<size_t>> choose_candidates(const std::vector<Hook>& hooks, Features& features,
+                                                     FlavourChoice choice = FlavourChoice::per_hook);
 
 // A program as it runs, for self-metrics and the landing page.
 struct LoadedProgram {
@@ -55,7 +65,10 @@ class HookSet {
  public:
   // Before load: picks a flavour per hook, switches the others' programs off and sets load-time
   // attach targets (fentry/fexit/tp_btf). Fails when a hook has no usable flavour.
-  Status prepare(bpf_object* obj, const std::vector<Hook>& hooks, Features& features);
+  Status prepare(bpf_object* obj, const std::vector<Hook>& hooks, Features& features,
+                 FlavourChoice choice = FlavourChoice::per_hook);
+  // After prepare: the index of the candidate chosen for hooks[hook].
+  size_t chosen_index(size_t hook) const { return chosen_.at(hook).index; }
   // After load.
   Status attach();
   std::vector<LoadedProgram> programs() const;
@@ -66,6 +79,7 @@ class HookSet {
   struct Chosen {
     std::string hook;
     AttachCandidate candidate;
+    size_t index = 0;  // in the hook's candidate list
     bpf_program* program = nullptr;
   };
   std::vector<Chosen> chosen_;

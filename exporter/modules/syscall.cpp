@@ -200,22 +200,12 @@ class SyscallModule final : public Module {
           {AttachKind::tracepoint, "sys_exit_tracepoint", "raw_syscalls/sys_exit"}}},
     };
     // Enter and exit must keep the stamp in the same place: both take the flavour of the weaker.
-    auto chosen = choose_candidates(hooks, features);
-    size_t flavour = 0;
-    for (const auto& c : chosen)
-      if (c) flavour = std::max(flavour, *c);
-    for (auto& h : hooks) {
-      // HookSet only switches off the candidates it is given; these it will not see.
-      for (size_t i = 0; i < flavour && i < h.candidates.size(); ++i)
-        bpf_program__set_autoload(bpf_object__find_program_by_name(s.object(), h.candidates[i].program.c_str()), false);
-      h.candidates.erase(h.candidates.begin(), h.candidates.begin() + static_cast<long>(flavour));
-    }
-    const bool task_storage = flavour == 0;
+    if (Status st = hooks_.prepare(s.object(), hooks, features, FlavourChoice::shared); !st) return st;
+    const bool task_storage = hooks_.chosen_index(0) == 0;  // tp_btf
     // The map the chosen flavour does not use is not created: task storage needs 5.11+.
     bpf_map__set_autocreate(s->maps.task_starts, task_storage);
     if (task_storage) bpf_map__set_max_entries(s->maps.thread_starts, 1);
 
-    if (Status st = hooks_.prepare(s.object(), hooks, features); !st) return st;
     if (Status st = s.load(); !st) return st;
     if (Status st = fill_filters(); !st) return st;
     return hooks_.attach();

@@ -51,6 +51,25 @@ TEST_CASE("kprobes are the fallback when fexit is missing") {
   CHECK(picks[1] == 1u);
 }
 
+TEST_CASE("shared flavour: every hook takes the cheapest flavour all of them support") {
+  // Hook 0 could use tp_btf (index 0) but hook 1's first supported is tracepoint (index 2).
+  FakeFeatures k({AttachKind::tp_btf, AttachKind::raw_tp, AttachKind::tracepoint});
+  auto per_hook = choose_candidates(kHooks, k);
+  CHECK(per_hook[0] == 0u);
+  auto shared = choose_candidates(kHooks, k, FlavourChoice::shared);
+  CHECK(shared[0] == 2u);
+  CHECK(shared[1] == 2u);
+}
+
+TEST_CASE("shared flavour: a hook that could attach cheaper waits for the weakest") {
+  // Hook 1 could use kretprobe (index 1), hook 0 only tracepoint (index 2): both take index 2.
+  FakeFeatures k({AttachKind::kretprobe, AttachKind::tracepoint});
+  CHECK(choose_candidates(kHooks, k)[1] == 1u);
+  auto shared = choose_candidates(kHooks, k, FlavourChoice::shared);
+  CHECK(shared[0] == 2u);
+  CHECK(shared[1] == 2u);
+}
+
 TEST_CASE("no usable attach point is reported as such") {
   FakeFeatures none({});
   auto picks = choose_candidates(kHooks, none);
