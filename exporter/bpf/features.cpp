@@ -27,6 +27,8 @@ std::string_view attach_kind_name(AttachKind kind) {
     case AttachKind::tp_btf: return "tp_btf";
     case AttachKind::raw_tp: return "raw_tp";
     case AttachKind::tracepoint: return "tracepoint";
+    case AttachKind::tcx: return "tcx";
+    case AttachKind::tc: return "tc";
   }
   return "unknown";
 }
@@ -128,6 +130,9 @@ bool KernelFeatures::probe(AttachKind kind, const std::string& target) {
     case AttachKind::kretprobe: return probe_kprobe(true, target);
     case AttachKind::raw_tp: return probe_raw_tp(target);
     case AttachKind::tracepoint: return probe_tracepoint(target);
+    case AttachKind::tcx: return probe_tcx();
+    // A clsact qdisc cannot be tried without changing an interface; cls_bpf programs need only load.
+    case AttachKind::tc: return static_cast<bool>(load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr));
   }
   return false;
 }
@@ -190,6 +195,20 @@ bool KernelFeatures::probe_tracepoint(const std::string& target) {
   if (!id) return false;
   Fd prog = load_probe_program(BPF_PROG_TYPE_TRACEPOINT, nullptr);
   return static_cast<bool>(prog);
+}
+
+bool KernelFeatures::probe_tcx() {
+  // "r0 = TCX_NEXT; exit": while the probe link exists, packets on lo go on to the next program as
+  // if it were not there.
+  const struct bpf_insn next[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, TCX_NEXT},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  Fd prog(bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, nullptr, "GPL", next, 2, nullptr));
+  if (!prog) return false;
+  // Every network namespace has lo at ifindex 1. Kernels before 6.6 reject the attach type.
+  Fd link(bpf_link_create(prog.get(), 1, BPF_TCX_INGRESS, nullptr));
+  return static_cast<bool>(link);
 }
 
 bool RestrictedFeatures::can_attach(AttachKind kind, std::string_view target) {

@@ -2,6 +2,8 @@
 // the Features interface so tests can deny a kind and check that the fallback is taken.
 #pragma once
 
+#include <linux/bpf.h>
+
 #include <map>
 #include <mutex>
 #include <string>
@@ -11,9 +13,17 @@
 
 struct btf;
 
+// Not in Debian 12's uapi headers (Linux 6.1); values from Linux 6.6.
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS static_cast<bpf_attach_type>(46)
+#define BPF_TCX_EGRESS static_cast<bpf_attach_type>(47)
+#define TCX_NEXT (-1)
+#endif
+
 namespace bpfex {
 
-enum class AttachKind { fentry, fexit, kprobe, kretprobe, tp_btf, raw_tp, tracepoint };
+// tcx: BPF links on an interface's ingress/egress (Linux 6.6+); tc: cls_bpf filters on a clsact qdisc.
+enum class AttachKind { fentry, fexit, kprobe, kretprobe, tp_btf, raw_tp, tracepoint, tcx, tc };
 
 std::string_view attach_kind_name(AttachKind kind);
 
@@ -22,7 +32,7 @@ class Features {
   virtual ~Features() = default;
   // Whether a program of this kind can be loaded and attached to target here. Targets: kernel
   // function (fentry, fexit, kprobe, kretprobe), tracepoint name (tp_btf, raw_tp: "sched_process_exec"),
-  // "category/name" (tracepoint: "sched/sched_process_exec").
+  // "category/name" (tracepoint: "sched/sched_process_exec"); none for tcx and tc (pass "").
   virtual bool can_attach(AttachKind kind, std::string_view target) = 0;
   // Name of the syscall entry symbol for a syscall on this architecture ("__x64_sys_execve").
   virtual std::string syscall_symbol(std::string_view syscall) const;
@@ -44,6 +54,7 @@ class KernelFeatures final : public Features {
   bool probe_kprobe(bool retprobe, const std::string& target);
   bool probe_raw_tp(const std::string& target);
   bool probe_tracepoint(const std::string& target);
+  bool probe_tcx();
   const struct btf* vmlinux_btf();
 
   std::mutex mutex_;

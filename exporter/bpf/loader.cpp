@@ -138,6 +138,11 @@ Status HookSet::attach() {
                                               c.target.substr(slash + 1).c_str());
         break;
       }
+      case AttachKind::tcx:
+      case AttachKind::tc:
+        // Per-interface attach points come and go: modules using them attach themselves.
+        errno = EINVAL;
+        break;
     }
     if (!link) {
       return errno_error("attach " + c.program + " (" + std::string(attach_kind_name(c.kind)) + " " + c.target + ")");

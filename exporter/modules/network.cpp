@@ -37,11 +37,7 @@
 #include "network.h"
 #include "network.skel.h"
 
-// Not in Debian 12's uapi headers (Linux 6.1); values from Linux 6.6 and 6.3.
-#ifndef BPF_TCX_INGRESS
-#define BPF_TCX_INGRESS static_cast<bpf_attach_type>(46)
-#define BPF_TCX_EGRESS static_cast<bpf_attach_type>(47)
-#endif
+// Not in Debian 12's uapi headers (Linux 6.1); value from Linux 6.3.
 #ifndef IFLA_GSO_IPV4_MAX_SIZE
 #define IFLA_GSO_IPV4_MAX_SIZE 63
 #endif
@@ -225,7 +221,15 @@ class NetworkModule final : public Module {
     for (auto& [ifindex, itf] : interfaces_) detach(ifindex, itf, /*gone=*/false);
   }
 
-  Status start(Features&) override {
+  Status start(Features& features) override {
+    // tcx where the kernel has it (Linux 6.6+); otherwise clsact qdiscs with cls_bpf filters.
+    if (features.can_attach(AttachKind::tcx, "")) {
+      method_ = AttachMethod::tcx;
+    } else if (features.can_attach(AttachKind::tc, "")) {
+      method_ = AttachMethod::tc;
+    } else {
+      return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
+    }
     auto skel = Skeleton<network_bpf>::open();
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));
@@ -424,24 +428,14 @@ class NetworkModule final : public Module {
     if (method_ == AttachMethod::tcx) {
       for (int h = 0; h < hooks; ++h) {
         Fd link(bpf_link_create(program_fd(type, h == 0), ifindex, h == 0 ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, nullptr));
-        if (link.get() >= 0) {
-          itf.tcx_links.push_back(std::move(link));
-          continue;
+        if (link.get() < 0) {
+          const int err = errno;
+          itf.tcx_links.clear();
+          return errno_error("tcx attach", err);
         }
-        const int err = errno;
-        itf.tcx_links.clear();
-        // Kernels before 6.6 do not know the attach type: fall back to tc for good.
-        if (h == 0 && (err == EINVAL || err == EOPNOTSUPP) && !tcx_worked_) {
-          method_ = AttachMethod::tc;
-          break;
-        }
-        errno = err;
-        return errno_error("tcx attach");
+        itf.tcx_links.push_back(std::move(link));
       }
-      if (method_ == AttachMethod::tcx) {
-        tcx_worked_ = true;
-        return {};
-      }
+      return {};
     }
     LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
                 .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
@@ -589,8 +583,7 @@ class NetworkModule final : public Module {
   uint32_t dump_seq_ = 0;
   // Receive buffer of the netlink socket (start(), then the netlink thread only); nlmsghdr-aligned.
   std::vector<nlmsghdr> buffer_ = std::vector<nlmsghdr>((64 << 10) / sizeof(nlmsghdr));
-  AttachMethod method_ = AttachMethod::tcx;
-  bool tcx_worked_ = false;
+  AttachMethod method_ = AttachMethod::tcx;  // chosen by probing in start()
 
   std::mutex mutex_;  // guards everything below
   std::map<int, Interface> interfaces_;

@@ -196,11 +196,31 @@ void tcp_refused(const std::string& ip, int n) {
 constexpr uint16_t kUdpPort = 47000;
 constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
 
+// Output of a shell command (stdout and stderr).
+std::string sh_output(const std::string& cmd) {
+  std::string out;
+  if (FILE* p = popen((cmd + " 2>&1").c_str(), "r")) {
+    char buf[512];
+    while (fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are counted exactly") {
-  KernelFeatures features;
+  // tcx where the kernel has it (this one does), and the tc (clsact) fallback of older kernels,
+  // taken when probing says tcx is unavailable.
+  const bool deny_tcx = GENERATE(false, true);
+  const std::string method = deny_tcx ? "tc" : "tcx";
+  INFO("attach method: " << method);
+  KernelFeatures kernel;
+  RestrictedFeatures features(kernel, deny_tcx ? std::vector{AttachKind::tcx} : std::vector<AttachKind>{});
+  REQUIRE(kernel.can_attach(AttachKind::tcx, ""));
   auto m = start_module(module_config("network"), features);
+  REQUIRE(!m.module->programs().empty());
+  CHECK(m.module->programs().front().method.rfind(method + " ", 0) == 0);
   NetNs ns;
   Veth veth(ns, 1);  // created after the module started: attached from the netlink thread
   auto [before, kernel_before] = settled(m, veth.host);
@@ -250,6 +270,19 @@ TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are cou
   CHECK(mod_after.tx_bytes - mod_before.tx_bytes == kernel_after.tx_bytes - kernel_before.tx_bytes);
   // Since the interface appeared, the module saw everything the kernel counted on it.
   CHECK(mod_after == kernel_after);
+
+  // The kernel shows the programs where the method puts them, and nothing is left after stop.
+  const std::string tc_filters = sh_output("tc filter show dev " + veth.host + " ingress");
+  const std::string qdiscs_before = sh_output("tc qdisc show dev " + veth.host);
+  if (deny_tcx) {
+    CHECK(qdiscs_before.find("clsact") != std::string::npos);
+    CHECK(tc_filters.find("network_ingress") != std::string::npos);
+  } else {
+    CHECK(qdiscs_before.find("clsact") == std::string::npos);
+    CHECK(tc_filters.find("network_ingress") == std::string::npos);
+  }
+  m.module.reset();
+  CHECK(sh_output("tc qdisc show dev " + veth.host).find("clsact") == std::string::npos);
 }
 
 TEST_CASE("network: loopback counts every packet once as rx and once as tx, like lo's counters") {
