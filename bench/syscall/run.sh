@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# What the syscall module costs each syscall, next to syscount -L, bpftrace and the floor (empty BPF
-# programs on the same attach points). One command, as root on Debian 12:
+# What the syscall module costs each syscall, next to syscount -L, bpftrace, the floor (empty BPF
+# programs on the same attach points) and "clocks" (the floor plus one clock read per program: the
+# least any latency tracer can do). One command, as root on Debian 12:
 #
 #   bench/syscall/run.sh [ROUNDS=9] [CALLS=5000000]
+#   TRACERS="base floor clocks bookkeeping minimal module bpfex" bench/syscall/run.sh 9 2000000
+#
+# TRACERS picks the tracers (default: base floor clocks bpfex syscount bpftrace). The breakdown ones
+# load objects with the same small loader as the floor: bookkeeping and minimal (minimal.bpf.c, the
+# least a correct histogram needs, without and with its clock reads), module (the syscall module's
+# own tp_btf programs from build/skel/syscall.bpf.o, without the bpfex process around them).
 #
 # A getppid loop pinned to CPU 1 measures ns per call (median over 10 chunks, in thread CPU time) while one tracer at a
 # time runs on CPU 0. Rounds interleave the tracers (rotating their order) so that slow drifts of a
@@ -31,6 +38,14 @@ cc -O2 -Wall -Wextra -Werror -o "$work/loop" "$here/loop.c"
 cc -O2 -Wall -Wextra -Werror -o "$work/floor" "$here/floor.c" -lbpf
 clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" \
   -c "$here/floor.bpf.c" -o "$work/floor.bpf.o"
+clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" \
+  -c "$here/clocks.bpf.c" -o "$work/clocks.bpf.o"
+for variant in minimal bookkeeping; do
+  defines=()
+  [[ $variant == bookkeeping ]] && defines=(-DBENCH_NO_CLOCK)
+  clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" -I"$root/bpf/include" \
+    -I"$root/bpf" "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
+done
 port=$((20000 + RANDOM % 20000))
 cat >"$work/bpfex.yaml" <<YAML
 web:
@@ -40,6 +55,8 @@ modules:
     enabled: false
   syscall:
     enabled: true
+  network:
+    enabled: false
 YAML
 
 # ---- one tracer at a time
@@ -50,14 +67,20 @@ start_tool() {
   case $name in
     base) tool_pid=""; return ;;
     floor) taskset -c 0 "$work/floor" "$work/floor.bpf.o" >"$work/tool.out" 2>&1 & ;;
+    clocks | minimal | bookkeeping) taskset -c 0 "$work/floor" "$work/$name.bpf.o" >"$work/tool.out" 2>&1 & ;;
+    module)
+      taskset -c 0 "$work/floor" "$root/build/skel/syscall.bpf.o" sys_enter_tp_btf sys_exit_tp_btf \
+        >"$work/tool.out" 2>&1 &
+      ;;
     bpfex) taskset -c 0 "$root/build/bpfex" --config.file="$work/bpfex.yaml" --log.level=warn >"$work/tool.out" 2>&1 & ;;
     syscount) taskset -c 0 syscount -L >"$work/tool.out" 2>&1 & ;;
     bpftrace) taskset -c 0 bpftrace "$here/hist.bt" >"$work/tool.out" 2>&1 & ;;
+    *) echo "run.sh: unknown tracer $name" >&2; exit 2 ;;
   esac
   tool_pid=$!
   for ((i = 0; i < 300; i++)); do
     case $name in
-      floor) grep -q ready "$work/tool.out" && break ;;
+      floor | clocks | minimal | bookkeeping | module) grep -q ready "$work/tool.out" && break ;;
       bpfex) curl -fs "127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^bpfex_module_up{module="syscall"} 1' && break ;;
       syscount) grep -q Tracing "$work/tool.out" && break ;;
       bpftrace) grep -q Attaching "$work/tool.out" && { sleep 2; break; } ;;
@@ -89,7 +112,8 @@ mkdir -p "$here/results"
 out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
 polls="$work/polls.txt"
 : >"$polls"
-tools=(base floor bpfex syscount bpftrace)
+read -r -a tools <<<"${TRACERS:-base floor clocks bpfex syscount bpftrace}"
+[[ " ${tools[*]} " == *" base "* ]] || { echo "run.sh: TRACERS must include base" >&2; exit 2; }
 for ((r = 1; r <= rounds; r++)); do
   tools=("${tools[@]:1}" "${tools[0]}")
   for t in "${tools[@]}"; do
@@ -105,17 +129,31 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
-python3 - "$out" "$polls" <<'PY' | tee "$out.summary"
+python3 - "$out" "$polls" "${#tools[@]}" <<'PY' | tee "$out.summary"
 import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
+runs, rounds = {}, []
+for i, line in enumerate(open(sys.argv[1])):
     name, ns = line.split()
     runs.setdefault(name, []).append(float(ns))
+    if i % int(sys.argv[3]) == 0:
+        rounds.append({})
+    rounds[-1][name] = float(ns)
 med = {k: statistics.median(v) for k, v in runs.items()}
 added = {k: med[k] - med["base"] for k in med}
-print(f"\n{'tracer':<10} {'ns/call':>8} {'added ns':>9} {'x syscount':>11} {'x floor':>8}   (medians of {len(runs['base'])} rounds)")
-for k in ["base", "floor", "bpfex", "syscount", "bpftrace"]:
-    print(f"{k:<10} {med[k]:8.1f} {added[k]:9.1f} {added[k]/added['syscount']:11.2f} {added[k]/added['floor']:8.2f}")
+def ratio(k, to):
+    return f"{added[k] / added[to]:.2f}" if to in added and added[to] else "-"
+# The same ratio computed inside each round (every round runs every tracer), then the median: a
+# second estimate that a slow stretch of the machine cannot skew across tracers.
+def round_ratio(k, to):
+    if to not in med:
+        return "-"
+    r = [(x[k] - x["base"]) / (x[to] - x["base"]) for x in rounds if x[to] - x["base"] > 0]
+    return f"{statistics.median(r):.2f}" if r else "-"
+print(f"\n{'tracer':<12} {'ns/call':>8} {'added ns':>9} {'x syscount':>11} {'x floor':>8}"
+      f" {'per-round x syscount':>21} {'x floor':>8}   (medians of {len(runs['base'])} rounds)")
+for k in runs:
+    print(f"{k:<12} {med[k]:8.1f} {added[k]:9.1f} {ratio(k, 'syscount'):>11} {ratio(k, 'floor'):>8}"
+          f" {round_ratio(k, 'syscount'):>21} {round_ratio(k, 'floor'):>8}")
 polls = [float(x) for x in open(sys.argv[2]) if x.strip()]
 if polls:
     print(f"\nbpfex poll of the syscall module (bpfex_poll_duration_seconds): median {statistics.median(polls)*1e6:.0f} us, "
