@@ -30,12 +30,6 @@ const volatile __u32 rt_sigreturn_nr = 15; /* exits with the syscall number rese
 /* Bit nr set: syscall nr is not traced (include/exclude, and calls that never return). */
 const volatile __u64 skipped[SYSCALL_NR_MAX / 64] = {};
 
-struct syscall_start {
-	__u64 ts; /* bpf_ktime_get_ns() at enter; 0 when no call is in flight */
-	__u32 nr;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SYSCALL_NR_MAX);

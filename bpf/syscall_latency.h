@@ -25,6 +25,13 @@ struct syscall_row {
 	__u64 slot[SYSCALL_ROW_SLOTS];
 };
 
+/* A call in flight, per task (BPF side only; bench/syscall/minimal.bpf.c uses it too). */
+struct syscall_start {
+	__u64 ts; /* bpf_ktime_get_ns() at enter; 0 when no call is in flight */
+	__u32 nr;
+	__u32 pad;
+};
+
 struct syscall_error_key {
 	__u32 nr;
 	__u32 err; /* positive errno */

@@ -12,12 +12,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-struct start {
-	__u64 ts;
-	__u32 nr;
-	__u32 pad;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SYSCALL_NR_MAX);
@@ -29,13 +23,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct start);
+	__type(value, struct syscall_start);
 } minimal_starts SEC(".maps");
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(minimal_enter, struct pt_regs *regs, long id)
 {
-	struct start *s;
+	struct syscall_start *s;
 
 	s = bpf_task_storage_get(&minimal_starts, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!s)
@@ -53,7 +47,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(minimal_exit, struct pt_regs *regs, long ret)
 {
 	struct syscall_row *row;
-	struct start *s;
+	struct syscall_start *s;
 	__u32 nr;
 	__u64 ns;
 

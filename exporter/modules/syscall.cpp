@@ -19,33 +19,16 @@
 #include "syscall.skel.h"
 #include "syscall_latency.h"
 #include "syscalls.h"
+#include "text.h"
 
 namespace bpfex {
 
 namespace syscall_latency {
 
 std::optional<uint64_t> parse_bucket_bound_ns(std::string_view text) {
-  uint64_t number = 0;
-  size_t i = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
-    if (number > (UINT64_MAX - 9) / 10) return std::nullopt;
-    number = number * 10 + static_cast<uint64_t>(text[i] - '0');
-  }
-  if (i == 0 || number == 0) return std::nullopt;
-  const std::string_view unit = text.substr(i);
-  uint64_t scale = 0;
-  if (unit == "ns")
-    scale = 1;
-  else if (unit == "us")
-    scale = 1'000;
-  else if (unit == "ms")
-    scale = 1'000'000;
-  else if (unit == "s")
-    scale = 1'000'000'000;
-  else
-    return std::nullopt;
-  if (number > UINT64_MAX / scale) return std::nullopt;
-  return number * scale;
+  auto d = parse_fine_duration(text);
+  if (!d || d->count() <= 0) return std::nullopt;
+  return static_cast<uint64_t>(d->count());
 }
 
 uint32_t ceil_log2(uint64_t ns) {

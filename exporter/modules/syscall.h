@@ -10,8 +10,8 @@
 
 namespace bpfex::syscall_latency {
 
-// "1us", "1024ns", "500ms", "17s": a number and one unit of ns, us, ms or s. nullopt when malformed
-// or zero.
+// "1us", "1024ns", "500ms", "17s": one number and unit (parse_fine_duration). nullopt when
+// malformed or zero.
 std::optional<uint64_t> parse_bucket_bound_ns(std::string_view text);
 
 // Smallest k with 2^k >= ns: the log2 bucket a configured bound rounds up to.
