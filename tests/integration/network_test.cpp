@@ -61,7 +61,7 @@ struct Veth {
     sh("ip link add " + host + " address " + host_mac + " type veth peer name " + peer + " address " + peer_mac +
        " netns " + ns.name);
     for (const auto& [dev, in_ns] : {std::pair{host, false}, std::pair{peer, true}}) {
-      auto run = [&](const std::string& c) { sh(in_ns ? ns.exec(c) : c); };
+      auto run = [&, inside = in_ns](const std::string& c) { sh(inside ? ns.exec(c) : c); };
       run("sysctl -qw net.ipv6.conf." + dev + ".accept_ra=0");
       run("sysctl -qw net.ipv6.conf." + dev + ".router_solicitations=0");
     }
@@ -243,7 +243,7 @@ TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are cou
   tcp_refused(veth.peer_ip4, kTcp);
   auto [after, kernel_after] = settled(m, veth.host);
 
-  auto delta = [&](auto fn, const char* dir, const char* family, const char* proto) {
+  auto delta = [&, &after = after, &before = before](auto fn, const char* dir, const char* family, const char* proto) {
     return fn(after, veth.host, dir, family, proto) - fn(before, veth.host, dir, family, proto);
   };
   // ICMP echo of 56 bytes: 8 + 56 ICMP, 20 IP, 14 Ethernet.
@@ -495,7 +495,7 @@ Frame tcp() {
 }
 // Extension header of (len + 1) * 8 bytes.
 Frame ext(uint8_t nexthdr, uint8_t len) {
-  Frame e((len + 1) * 8, 0);
+  Frame e((static_cast<size_t>(len) + 1) * 8, 0);
   e[0] = nexthdr;
   e[1] = len;
   return e;
