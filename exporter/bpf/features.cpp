@@ -15,6 +15,7 @@
 
 #include "bpf/fd.h"
 #include "log.h"
+#include "result.h"
 
 namespace bpfex {
 
@@ -198,8 +199,9 @@ bool KernelFeatures::probe_tracepoint(const std::string& target) {
 }
 
 bool KernelFeatures::probe_tcx() {
-  // "r0 = TCX_NEXT; exit": while the probe link exists, packets on lo go on to the next program as
-  // if it were not there.
+  // Tried for real on lo, for an instant (once per process): "r0 = TCX_NEXT; exit", so packets go
+  // on to the next program as if it were not there. Side effects: lo's tcx revision moves on by two
+  // and, with an LSM watching BPF, the attach is audited.
   const struct bpf_insn next[] = {
       {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, TCX_NEXT},
       {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
@@ -208,6 +210,7 @@ bool KernelFeatures::probe_tcx() {
   if (!prog) return false;
   // Every network namespace has lo at ifindex 1. Kernels before 6.6 reject the attach type.
   Fd link(bpf_link_create(prog.get(), 1, BPF_TCX_INGRESS, nullptr));
+  if (!link) log_info("tcx links unavailable", {{"err", errno_name(errno)}});
   return static_cast<bool>(link);
 }
 

@@ -83,6 +83,11 @@ std::vector<std::optional<size_t>> choose_candidates(const std::vector<Hook>& ho
 }
 
 Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Features& features, FlavourChoice choice) {
+  for (const Hook& h : hooks)
+    for (const auto& c : h.candidates)
+      if (c.kind == AttachKind::tcx || c.kind == AttachKind::tc)
+        return Error{EINVAL, "hook " + h.name + ": " + std::string(attach_kind_name(c.kind)) +
+                                 " attaches per interface; the module attaches it itself, not through HookSet"};
   auto picks = choose_candidates(hooks, features, choice);
   std::set<std::string> wanted, mentioned;
   for (size_t i = 0; i < hooks.size(); ++i) {
@@ -140,8 +145,7 @@ Status HookSet::attach() {
       }
       case AttachKind::tcx:
       case AttachKind::tc:
-        // Per-interface attach points come and go: modules using them attach themselves.
-        errno = EINVAL;
+        errno = EINVAL;  // refused by prepare(): per-interface attach points are the module's own
         break;
     }
     if (!link) {

@@ -222,14 +222,6 @@ class NetworkModule final : public Module {
   }
 
   Status start(Features& features) override {
-    // tcx where the kernel has it (Linux 6.6+); otherwise clsact qdiscs with cls_bpf filters.
-    if (features.can_attach(AttachKind::tcx, "")) {
-      method_ = AttachMethod::tcx;
-    } else if (features.can_attach(AttachKind::tc, "")) {
-      method_ = AttachMethod::tc;
-    } else {
-      return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
-    }
     auto skel = Skeleton<network_bpf>::open();
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));
@@ -238,7 +230,17 @@ class NetworkModule final : public Module {
                              std::min<uint32_t>(std::max<uint32_t>(options_.max_interfaces * 64, 4096), 1u << 20));
     bpf_map__set_max_entries((*skel_)->maps.network_slots, options_.max_interfaces);
     for (uint32_t s = options_.max_interfaces; s > 0; --s) free_slots_.push_back(s - 1);
+    // Loaded first: without CAP_BPF and CAP_NET_ADMIN this fails with EPERM and the loader's hint.
     if (Status st = skel_->load(); !st) return st;
+    // tcx where the kernel has it (Linux 6.6+); otherwise clsact qdiscs with cls_bpf filters.
+    if (features.can_attach(AttachKind::tcx, "")) {
+      method_ = AttachMethod::tcx;
+    } else if (features.can_attach(AttachKind::tc, "")) {
+      method_ = AttachMethod::tc;
+      log_info("network: tcx links are not available here; attaching tc clsact filters");
+    } else {
+      return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
+    }
 
     Fd nl(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
     if (nl.get() < 0) return errno_error("netlink socket");
@@ -442,13 +444,16 @@ class NetworkModule final : public Module {
     int err = bpf_tc_hook_create(&hook);
     if (err && err != -EEXIST) return errno_error("create clsact qdisc", -err);
     itf.tc_created_hook = err == 0;
+    itf.tc_attached = true;  // from here on, detach() undoes what was done, also after a failure
     for (int h = 0; h < hooks; ++h) {
       LIBBPF_OPTS(bpf_tc_hook, one, .ifindex = ifindex, .attach_point = h == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
       LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = program_fd(type, h == 0), .flags = BPF_TC_F_REPLACE,
                   .handle = kTcHandle, .priority = kTcPriority);
-      if ((err = bpf_tc_attach(&one, &opts))) return errno_error("tc attach", -err);
+      if ((err = bpf_tc_attach(&one, &opts))) {
+        detach(ifindex, itf, /*gone=*/false);
+        return errno_error("tc attach", -err);
+      }
     }
-    itf.tc_attached = true;
     return {};
   }
 
