@@ -46,6 +46,27 @@ stats_before=$(cat /proc/sys/kernel/bpf_stats_enabled)
 bpfex_pid=""
 tcx_pid=""
 in_ns() { ip netns exec "$ns" "$@"; }
+# The empty program by a tcx link, held by tcx_hold until its stdin closes. attach_tcx_empty first:
+# at the front of lo's tcx chain instead of the end.
+attach_tcx_empty() {
+  exec {tcx_in}> >(in_ns "$work/tcx_hold" "$work/empty.o" lo "$@" >"$work/tcx.id" 2>"$work/tcx.err")
+  tcx_pid=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $work/tcx.id ]] && { tcx_empty_id=$(cat "$work/tcx.id"); return 0; }
+    sleep 0.05
+  done
+  echo "bench/network: tcx_hold did not attach: $(cat "$work/tcx.err")" >&2
+  exit 1
+}
+detach_tcx_empty() {
+  [[ -n $tcx_pid ]] || return 0
+  exec {tcx_in}>&-
+  wait "$tcx_pid" 2>/dev/null || true
+  tcx_pid=""
+  rm -f "$work/tcx.id"
+}
+
 stop_bpfex() {
   [[ -n $bpfex_pid ]] || return 0
   kill -TERM "$bpfex_pid" 2>/dev/null || true
@@ -102,26 +123,6 @@ start_bpfex() {
 }
 attach_empty() { in_ns tc qdisc add dev lo clsact && in_ns tc filter add dev lo ingress bpf da pinned "$pin"; }
 detach_empty() { in_ns tc qdisc del dev lo clsact; }
-# The same empty program by a tcx link, held by tcx_hold until its stdin closes.
-attach_tcx_empty() {
-  exec {tcx_in}> >(in_ns "$work/tcx_hold" "$work/empty.o" lo >"$work/tcx.id" 2>"$work/tcx.err")
-  tcx_pid=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $work/tcx.id ]] && { tcx_empty_id=$(cat "$work/tcx.id"); return 0; }
-    sleep 0.05
-  done
-  echo "bench/network: tcx_hold did not attach: $(cat "$work/tcx.err")" >&2
-  exit 1
-}
-detach_tcx_empty() {
-  [[ -n $tcx_pid ]] || return 0
-  exec {tcx_in}>&-
-  wait "$tcx_pid" 2>/dev/null || true
-  tcx_pid=""
-  rm -f "$work/tcx.id"
-}
-
 # Id of our bpfex's program NAME (other bpfex instances may run the same programs: ours are the
 # ones whose fds our process holds).
 bpfex_prog_id() {
@@ -140,6 +141,9 @@ port=$((40000 + RANDOM % 10000))
 cpu=$(($(nproc) - 1))
 flood_once() { in_ns "$flood" 127.0.0.1 "$port" "$secs" 64 "$cpu" "$cpu"; }
 
+mkdir -p "$root/bench/network/results"
+raw="$root/bench/network/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
+: >"$raw"
 sysctl -qw kernel.bpf_stats_enabled=0
 echo "== packets/s: $rounds interleaved rounds of ${secs}s, 64-byte UDP on the namespace's lo" >&2
 for ((r = 1; r <= rounds; r++)); do
@@ -158,28 +162,33 @@ for ((r = 1; r <= rounds; r++)); do
     esac
     echo "$mode $line" >>"$work/pps"
     echo "round $r $mode $line" >&2
+    echo "pps round $r $mode $line" >>"$raw"
   done
 done
 
-# Both programs stay attached to the same lo by tcx links (network_ingress first, the empty one after it),
-# so every packet runs both: their costs are measured over the same packets, under the same load.
+# Both programs are attached to the same lo by tcx links, so every packet runs both: their costs
+# are measured over the same packets, under the same load. The first program in the chain is the
+# first to touch the packet and the per-packet state: odd rounds put the empty program after
+# network_ingress, even rounds before it, and each order gets its own median.
 echo "== ns per packet from kernel BPF stats, $rounds floods" >&2
 sysctl -qw kernel.bpf_stats_enabled=1
 start_bpfex --config.file="$work/network-only.yaml"
-attach_tcx_empty
 net_id=$(bpfex_prog_id network_ingress)
 for ((r = 1; r <= rounds; r++)); do
+  if ((r % 2)); then order=after; attach_tcx_empty; else order=before; attach_tcx_empty first; fi
   read -r nc0 nt0 < <(prog_stats "$net_id")
   read -r ec0 et0 < <(prog_stats "$tcx_empty_id")
   flood_once >/dev/null
   read -r nc1 nt1 < <(prog_stats "$net_id")
   read -r ec1 et1 < <(prog_stats "$tcx_empty_id")
-  awk -v c="$((nc1 - nc0))" -v t="$((nt1 - nt0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_bpfex"
-  awk -v c="$((ec1 - ec0))" -v t="$((et1 - et0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_empty"
-  echo "round $r network_ingress $(tail -n 1 "$work/ns_bpfex") ns/run ($((nc1 - nc0)) runs)," \
-    "empty $(tail -n 1 "$work/ns_empty") ns/run ($((ec1 - ec0)) runs)" >&2
+  detach_tcx_empty
+  awk -v c="$((nc1 - nc0))" -v t="$((nt1 - nt0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_bpfex_$order"
+  awk -v c="$((ec1 - ec0))" -v t="$((et1 - et0))" 'BEGIN { if (c > 0) printf "%.1f\n", t / c }' >>"$work/ns_empty_$order"
+  line="round $r empty-$order network_ingress $(tail -n 1 "$work/ns_bpfex_$order") ns/run ($((nc1 - nc0)) runs),"
+  line+=" empty $(tail -n 1 "$work/ns_empty_$order") ns/run ($((ec1 - ec0)) runs)"
+  echo "$line" >&2
+  echo "stats $line" >>"$raw"
 done
-detach_tcx_empty
 stop_bpfex
 sysctl -qw kernel.bpf_stats_enabled="$stats_before"
 
@@ -208,25 +217,31 @@ tcx_empty=$(pps tcx-empty recv_pps)
 tc_empty=$(pps tc-empty recv_pps)
 network=$(pps network recv_pps)
 bpfex=$(pps bpfex recv_pps)
-ns_bpfex=$(median <"$work/ns_bpfex")
-ns_empty=$(median <"$work/ns_empty")
+
 tr_bpfex=$(median <"$work/tr_bpfex")
 tr_empty=$(median <"$work/tr_empty")
 
-echo
-echo "$(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs, medians of $rounds interleaved rounds of ${secs}s:" \
-  "bench/network/run.sh $rounds $secs"
-echo
-echo "| loopback UDP, 64-byte datagrams | packets/s | vs no BPF |"
-echo "|---|---|---|"
-awk -v n="$none" -v x="$tcx_empty" -v t="$tc_empty" -v m="$network" -v b="$bpfex" 'BEGIN {
-  printf "| no BPF program | %.0f | |\n", n
-  printf "| empty program, tcx link (the hook alone) | %.0f | %+.1f%% |\n", x, 100 * (x - n) / n
-  printf "| empty program, tc clsact | %.0f | %+.1f%% |\n", t, 100 * (t - n) / n
-  printf "| bpfex, network module only | %.0f | %+.1f%% (%+.1f%% vs the empty tcx program) |\n", m, 100 * (m - n) / n, 100 * (m - x) / x
-  printf "| bpfex, default config | %.0f | %+.1f%% |\n", b, 100 * (b - n) / n }'
-echo
-echo "| per packet (one program run per loopback packet) | network_ingress | empty program | difference |"
-echo "|---|---|---|---|"
-awk -v a="$ns_bpfex" -v b="$ns_empty" 'BEGIN { printf "| kernel stats, run_time_ns / run_cnt | %.1f ns | %.1f ns | %.1f ns |\n", a, b, a - b }'
-awk -v a="$tr_bpfex" -v b="$tr_empty" 'BEGIN { printf "| BPF_PROG_TEST_RUN, 64-byte UDP frame | %.0f ns | %.0f ns | %.0f ns |\n", a, b, a - b }'
+{
+  echo
+  echo "$(date -u +%Y-%m-%d), Linux $(uname -r), $(nproc) CPUs, medians of $rounds interleaved rounds of ${secs}s:" \
+    "bench/network/run.sh $rounds $secs"
+  echo
+  echo "| loopback UDP, 64-byte datagrams | packets/s | vs no BPF |"
+  echo "|---|---|---|"
+  awk -v n="$none" -v x="$tcx_empty" -v t="$tc_empty" -v m="$network" -v b="$bpfex" 'BEGIN {
+    printf "| no BPF program | %.0f | |\n", n
+    printf "| empty program, tcx link (the hook alone) | %.0f | %+.1f%% |\n", x, 100 * (x - n) / n
+    printf "| empty program, tc clsact | %.0f | %+.1f%% |\n", t, 100 * (t - n) / n
+    printf "| bpfex, network module only | %.0f | %+.1f%% (%+.1f%% vs the empty tcx program) |\n", m, 100 * (m - n) / n, 100 * (m - x) / x
+    printf "| bpfex, default config | %.0f | %+.1f%% |\n", b, 100 * (b - n) / n }'
+  echo
+  echo "| per packet (one program run per loopback packet) | network_ingress | empty program | difference |"
+  echo "|---|---|---|---|"
+  for order in after before; do
+    [[ -s $work/ns_bpfex_$order ]] || continue
+    awk -v o="$order" -v a="$(median <"$work/ns_bpfex_$order")" -v b="$(median <"$work/ns_empty_$order")" 'BEGIN {
+      printf "| kernel stats, run_time_ns / run_cnt, empty program %s network_ingress | %.1f ns | %.1f ns | %.1f ns |\n", o, a, b, a - b }'
+  done
+  awk -v a="$tr_bpfex" -v b="$tr_empty" 'BEGIN { printf "| BPF_PROG_TEST_RUN, 64-byte UDP frame | %.0f ns | %.0f ns | %.0f ns |\n", a, b, a - b }'
+} | tee "$raw.summary"
+echo "raw results: $raw"

@@ -2,9 +2,10 @@
 /*
  * For bench/network/run.sh: attaches the first program of a BPF object to an interface's ingress
  * with a tcx link (the attach method bpfex uses; Debian 12's bpftool cannot make tcx links), prints
- * the program id, and holds the link until stdin closes.
+ * the program id, and holds the link until stdin closes. With "first", the link goes to the front of
+ * the interface's tcx chain instead of the end.
  *
- *   tcx_hold OBJECT IFNAME
+ *   tcx_hold OBJECT IFNAME [first]
  */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,8 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifndef BPF_TCX_INGRESS
-#define BPF_TCX_INGRESS ((enum bpf_attach_type)46) /* Linux 6.6; Debian 12's headers are 6.1 */
+#ifndef BPF_TCX_INGRESS /* Linux 6.6; Debian 12's headers are 6.1 */
+#define BPF_TCX_INGRESS ((enum bpf_attach_type)46)
+#define BPF_F_BEFORE (1U << 3)
 #endif
 
 int main(int argc, char **argv)
@@ -28,8 +30,10 @@ int main(int argc, char **argv)
 	int link;
 	char c;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s OBJECT IFNAME\n", argv[0]);
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+
+	if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "first"))) {
+		fprintf(stderr, "usage: %s OBJECT IFNAME [first]\n", argv[0]);
 		return 2;
 	}
 	ifindex = if_nametoindex(argv[2]);
@@ -47,7 +51,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tcx_hold: %s has no program\n", argv[1]);
 		return 1;
 	}
-	link = bpf_link_create(bpf_program__fd(prog), (int)ifindex, BPF_TCX_INGRESS, NULL);
+	if (argc == 4)
+		opts.flags = BPF_F_BEFORE; /* no relative program: before all of them */
+	link = bpf_link_create(bpf_program__fd(prog), (int)ifindex, BPF_TCX_INGRESS, &opts);
 	if (link < 0) {
 		fprintf(stderr, "tcx_hold: tcx attach to %s: %s\n", argv[2], strerror(errno));
 		return 1;

@@ -37,6 +37,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: cannot open %s\n", argv[1]);
 		return 1;
 	}
+	for (int i = 2; i < argc; i++) {
+		if (!bpf_object__find_program_by_name(obj, argv[i])) {
+			fprintf(stderr, "floor: %s has no program %s\n", argv[1], argv[i]);
+			return 1;
+		}
+	}
 	bpf_object__for_each_program(prog, obj) {
 		bpf_program__set_autoload(prog, wanted(bpf_program__name(prog), argc, argv));
 	}

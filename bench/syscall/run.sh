@@ -114,6 +114,12 @@ polls="$work/polls.txt"
 : >"$polls"
 read -r -a tools <<<"${TRACERS:-base floor clocks bpfex syscount bpftrace}"
 [[ " ${tools[*]} " == *" base "* ]] || { echo "run.sh: TRACERS must include base" >&2; exit 2; }
+for t in "${tools[@]}"; do
+  case $t in
+    base | floor | clocks | minimal | bookkeeping | module | bpfex | syscount | bpftrace) ;;
+    *) echo "run.sh: unknown tracer $t in TRACERS" >&2; exit 2 ;;
+  esac
+done
 for ((r = 1; r <= rounds; r++)); do
   tools=("${tools[@]:1}" "${tools[0]}")
   for t in "${tools[@]}"; do
