@@ -69,6 +69,20 @@ TEST_CASE("histogram buckets become cumulative, +Inf holds everything") {
   CHECK(hist.sample_sum == 11);
 }
 
+TEST_CASE("bucket bounds are written in their shortest spelling; other labels and text untouched") {
+  // 2^13 ns in seconds: prometheus-cpp alone writes le="8.192000000000001e-06".
+  HistogramFamily h("bpfex_x_seconds", "le=\"8.192000000000001e-06\" in help stays.", {"module", "syscall"});
+  h.add({"a", "le=\"0.30000000000000004\""}, HistogramData{{8192 / 1e9, 16384 / 1e9, 1}, {1, 0, 0, 0}, 0});
+  const std::string text = serialize_text({h.build()});
+  CHECK(text.find(R"(le="8.192e-06"} 1)") != std::string::npos);
+  CHECK(text.find(R"(le="1.6384e-05"} 1)") != std::string::npos);
+  CHECK(text.find(R"(le="1"} 1)") != std::string::npos);
+  CHECK(text.find(R"(le="+Inf"} 1)") != std::string::npos);
+  CHECK(text.find("8.192000000000001e-06\" in help stays.") != std::string::npos);
+  CHECK(text.find(R"(syscall="le=\"0.30000000000000004\"")") != std::string::npos);
+  CHECK(text.find("e-06,") == std::string::npos);  // nothing else was cut or shifted
+}
+
 TEST_CASE("counters never go down when a map entry is evicted and re-created") {
   CounterGuard guard;
   auto poll = [&](const std::vector<std::pair<std::string, double>>& values) {
