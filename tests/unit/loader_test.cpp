@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cerrno>
 #include <set>
 
 #include "bpf/loader.h"
@@ -82,4 +83,15 @@ TEST_CASE("denied kinds are skipped by RestrictedFeatures") {
   RestrictedFeatures r(all, {AttachKind::tp_btf});
   CHECK_FALSE(r.can_attach(AttachKind::tp_btf, "t"));
   CHECK(r.can_attach(AttachKind::raw_tp, "t"));
+}
+
+TEST_CASE("HookSet refuses per-interface attach kinds before probing anything") {
+  FakeFeatures all({AttachKind::tcx, AttachKind::tc, AttachKind::tp_btf});
+  HookSet set;
+  const std::vector<Hook> hooks = {{"packets", {{AttachKind::tcx, "p", ""}, {AttachKind::tc, "p", ""}}}};
+  Status st = set.prepare(nullptr, hooks, all);
+  REQUIRE_FALSE(st);
+  CHECK(st.error().err == EINVAL);
+  CHECK(st.error().message.find("tcx attaches per interface") != std::string::npos);
+  CHECK(all.probes == 0);
 }
