@@ -76,15 +76,13 @@ std::string tracefs_hint() {
 
 namespace {
 
-// "r0 = 0; exit": the smallest program every type accepts.
-const struct bpf_insn kReturnZero[] = {
-    {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
-    {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-};
-constexpr size_t kReturnZeroLen = sizeof(kReturnZero) / sizeof(kReturnZero[0]);
-
-Fd load_probe_program(bpf_prog_type type, const bpf_prog_load_opts* opts) {
-  return Fd(bpf_prog_load(type, nullptr, "GPL", kReturnZero, kReturnZeroLen, opts));
+// "r0 = result; exit": the smallest program every type accepts.
+Fd load_probe_program(bpf_prog_type type, const bpf_prog_load_opts* opts, int32_t result = 0) {
+  const struct bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, result},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  return Fd(bpf_prog_load(type, nullptr, "GPL", insns, sizeof(insns) / sizeof(insns[0]), opts));
 }
 
 int read_int_file(const std::string& path, int fallback) {
@@ -199,14 +197,10 @@ bool KernelFeatures::probe_tracepoint(const std::string& target) {
 }
 
 bool KernelFeatures::probe_tcx() {
-  // Tried for real on lo, for an instant (once per process): "r0 = TCX_NEXT; exit", so packets go
-  // on to the next program as if it were not there. Side effects: lo's tcx revision moves on by two
-  // and, with an LSM watching BPF, the attach is audited.
-  const struct bpf_insn next[] = {
-      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, TCX_NEXT},
-      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-  };
-  Fd prog(bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, nullptr, "GPL", next, 2, nullptr));
+  // Tried for real on lo, for an instant (once per process), with a program returning TCX_NEXT, so
+  // packets go on to the next program as if it were not there. Side effects: lo's tcx revision
+  // moves on by two and, with an LSM watching BPF, the attach is audited.
+  Fd prog = load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr, TCX_NEXT);
   if (!prog) return false;
   // Every network namespace has lo at ifindex 1. Kernels before 6.6 reject the attach type.
   Fd link(bpf_link_create(prog.get(), 1, BPF_TCX_INGRESS, nullptr));

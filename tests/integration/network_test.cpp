@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "bpf/fd.h"
@@ -324,11 +325,9 @@ TEST_CASE("network: loopback counts every packet once as rx and once as tx, like
   // /sys/class/net shows the test process's namespace: read lo's counters from inside ours.
   auto lo_totals = [&] {
     Totals t;
-    std::FILE* p = popen(
-        ns.exec("sh -c 'cd /sys/class/net/lo/statistics && cat rx_packets rx_bytes tx_packets tx_bytes'").c_str(), "r");
-    REQUIRE(p);
-    REQUIRE(std::fscanf(p, "%lf %lf %lf %lf", &t.rx_packets, &t.rx_bytes, &t.tx_packets, &t.tx_bytes) == 4);
-    pclose(p);
+    std::istringstream in(
+        sh_output(ns.exec("sh -c 'cd /sys/class/net/lo/statistics && cat rx_packets rx_bytes tx_packets tx_bytes'")));
+    REQUIRE(in >> t.rx_packets >> t.rx_bytes >> t.tx_packets >> t.tx_bytes);
     return t;
   };
   const Totals before = lo_totals();
