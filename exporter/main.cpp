@@ -4,16 +4,18 @@
 #include <cstdio>
 #include <iostream>
 
-#include "app.h"
-#include "bpf/features.h"
-#include "bpf/loader.h"
-#include "bpf/stats.h"
-#include "config.h"
-#include "flags.h"
-#include "http.h"
-#include "log.h"
-#include "poller.h"
-#include "version.h"
+#include "app/app.h"
+#include "app/poller.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "config/flags.h"
+#include "exposition/snapshot.h"
+#include "gen/version.h"
+#include "http/server.h"
+#include "loader/features.h"
+#include "loader/program_stats.h"
+#include "loader/skeleton.h"
+#include "loader/tracefs.h"
 
 using namespace bpfex;
 
@@ -90,11 +92,12 @@ int run(int argc, char** argv) {
   }
 
   KernelFeatures features;
-  std::vector<ModuleInstance> modules = start_modules(config, features);
+  std::vector<RunningModule> modules = start_modules(config, features);
 
-  Poller poller(modules, config.poll_interval, stats_switch.has_value());
+  SnapshotStore snapshots;
+  Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value());
   poller.poll_once();
-  HttpServer http(poller, modules, config.telemetry_path);
+  HttpServer http(snapshots, statuses(modules), config.telemetry_path);
   if (Status st = http.start(config.listen_address); !st) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;

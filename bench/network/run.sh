@@ -35,7 +35,7 @@ work=$(mktemp -d /tmp/bpfex-bench-net.XXXXXX)
 flood=$work/udp_flood
 cc -O2 -Wall -Wextra -Werror -o "$flood" "$root/bench/network/udp_flood.c"
 cc -O2 -Wall -Wextra -Werror -o "$work/tcx_hold" "$root/bench/network/tcx_hold.c" -lbpf
-clang -target bpf -O2 -Wall -Wextra -Werror -I"$root/bpf/include/x86" -c "$root/bench/network/empty.bpf.c" \
+clang -target bpf -O2 -Wall -Wextra -Werror -I"$root/kernel/include/x86" -c "$root/bench/network/empty.bpf.c" \
   -o "$work/empty.o"
 
 ns=bpfex-bench-$$

@@ -7,8 +7,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
-#include "bpfex.bpf.h"
-#include "syscall_latency.h"
+#include "log2_histogram.h"
+#include "syscall.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -36,15 +36,15 @@ work=$(mktemp -d /tmp/bpfex-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cc -O2 -Wall -Wextra -Werror -o "$work/loop" "$here/loop.c"
 cc -O2 -Wall -Wextra -Werror -o "$work/floor" "$here/floor.c" -lbpf
-clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" \
+clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/include/x86" \
   -c "$here/floor.bpf.c" -o "$work/floor.bpf.o"
-clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" \
+clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/include/x86" \
   -c "$here/clocks.bpf.c" -o "$work/clocks.bpf.o"
 for variant in minimal bookkeeping; do
   defines=()
   [[ $variant == bookkeeping ]] && defines=(-DBENCH_NO_CLOCK)
-  clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/bpf/include/x86" -I"$root/bpf/include" \
-    -I"$root/bpf" "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
+  clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/include/x86" -I"$root/kernel" \
+    "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
 done
 port=$((20000 + RANDOM % 20000))
 cat >"$work/bpfex.yaml" <<YAML

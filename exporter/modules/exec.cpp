@@ -1,10 +1,12 @@
 // exec: successful execs by new task name, failed execve/execveat by errno.
-#include <cstring>
-
-#include "bpf/maps.h"
-#include "exec.h"
-#include "exec.skel.h"
+#include "kernel/exec.h"
+#include "labels/errno.h"
+#include "labels/string.h"
+#include "loader/hooks.h"
+#include "loader/maps.h"
+#include "loader/skeleton.h"
 #include "modules/module.h"
+#include "skel/exec.skel.h"
 
 namespace bpfex {
 namespace {
@@ -31,17 +33,17 @@ class ExecModule final : public Module {
     const std::string execveat = features.syscall_symbol("execveat");
     std::vector<Hook> hooks = {
         {"exec",
-         {{AttachKind::tp_btf, "exec_tp_btf", "sched_process_exec"},
-          {AttachKind::raw_tp, "exec_raw_tp", "sched_process_exec"},
-          {AttachKind::tracepoint, "exec_tracepoint", "sched/sched_process_exec"}}},
+         {{Flavour::tp_btf, "exec_tp_btf", "sched_process_exec"},
+          {Flavour::raw_tp, "exec_raw_tp", "sched_process_exec"},
+          {Flavour::tracepoint, "exec_tracepoint", "sched/sched_process_exec"}}},
         {"execve return",
-         {{AttachKind::fexit, "execve_fexit", execve},
-          {AttachKind::kretprobe, "exec_kretprobe", execve},
-          {AttachKind::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execve"}}},
+         {{Flavour::fexit, "execve_fexit", execve},
+          {Flavour::kretprobe, "exec_kretprobe", execve},
+          {Flavour::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execve"}}},
         {"execveat return",
-         {{AttachKind::fexit, "execveat_fexit", execveat},
-          {AttachKind::kretprobe, "exec_kretprobe", execveat},
-          {AttachKind::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execveat"}}},
+         {{Flavour::fexit, "execveat_fexit", execveat},
+          {Flavour::kretprobe, "exec_kretprobe", execveat},
+          {Flavour::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execveat"}}},
     };
     if (Status st = hooks_.prepare(skel_->object(), hooks, features); !st) return st;
     if (Status st = skel_->load(); !st) return st;
@@ -55,7 +57,7 @@ class ExecModule final : public Module {
                                 {"comm"});
     Status st = read_percpu_map<exec_comm_key, uint64_t>(
         bpf_map__fd((*skel_)->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
-          execs.add({std::string(k.comm, strnlen(k.comm, sizeof k.comm))}, static_cast<double>(v));
+          execs.add({labels::string_label(k.comm)}, static_cast<double>(v));
         });
     if (!st) return st.error().wrap("read exec_by_comm");
 
@@ -71,8 +73,8 @@ class ExecModule final : public Module {
     for (uint32_t slot = 0; slot < EXEC_ERRNO_SLOTS; ++slot) {
       uint64_t n = (*by_errno)[slot];
       if (n == 0) continue;
-      // Slot 0 collects errno values beyond the table: bounded as "other".
-      errors.add({slot == 0 ? std::string("other") : errno_name(static_cast<int>(slot))}, static_cast<double>(n));
+      // Slot 0 collects errno values beyond the table: errno_label(0) is "other".
+      errors.add({labels::errno_label(slot)}, static_cast<double>(n));
       if (slot == 0) overflow += n;
     }
     out.families.push_back(execs.build());

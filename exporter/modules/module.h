@@ -1,5 +1,6 @@
-// The module contract. A module is: bpf/<m>.bpf.c, bpf/<m>.h, exporter/modules/<m>.cpp, one line
-// in modules/registry.cpp, its section in config/bpfex.yaml, tests and dashboard panels.
+// The module contract. A module is: kernel/<m>.bpf.c, kernel/<m>.h, exporter/modules/<m>.cpp, one
+// line in modules/registry.cpp, its section in config/bpfex.yaml, its tests and its dashboard
+// (README "Adding a module").
 #pragma once
 
 #include <cstdint>
@@ -9,11 +10,12 @@
 #include <string_view>
 #include <vector>
 
-#include "bpf/features.h"
-#include "bpf/loader.h"
-#include "metrics.h"
-#include "options.h"
-#include "result.h"
+#include "base/result.h"
+#include "config/options.h"
+#include "loader/features.h"
+#include "loader/loaded_program.h"
+#include "metrics/families.h"
+#include "modules/registry.h"
 
 namespace bpfex {
 
@@ -42,15 +44,6 @@ class Module {
   virtual std::vector<LoadedProgram> programs() const = 0;
 };
 
-// How a module is found, configured and made.
-struct ModuleSpec {
-  std::string_view name;
-  std::string_view description;
-  bool enabled_by_default = true;
-  std::unique_ptr<ModuleOptions> (*default_options)() = nullptr;
-  std::unique_ptr<Module> (*create)(const ModuleOptions& options) = nullptr;
-};
-
 // Spec for a module class M with a nested Options struct and a constructor taking const Options&.
 template <class M>
 ModuleSpec make_module_spec(std::string_view name, std::string_view description, bool enabled_by_default = true) {
@@ -61,9 +54,5 @@ ModuleSpec make_module_spec(std::string_view name, std::string_view description,
         return std::make_unique<M>(options_as<typename M::Options>(o));
       }};
 }
-
-// Every built-in module, in registration order.
-const std::vector<ModuleSpec>& module_registry();
-const ModuleSpec* find_module_spec(std::string_view name);
 
 }  // namespace bpfex

@@ -1,4 +1,5 @@
-#include "modules/module.h"
+// The registry of built-in modules: adding a module is one X(name) line here.
+#include "modules/registry.h"
 
 namespace bpfex {
 

@@ -13,13 +13,17 @@
 #include <fstream>
 #include <sstream>
 
-#include "bpf/fd.h"
-#include "bpf/maps.h"
+#include "base/duration.h"
+#include "base/fd.h"
+#include "kernel/log2_histogram.h"
+#include "kernel/syscall.h"
+#include "labels/errno.h"
+#include "labels/syscall.h"
+#include "loader/hooks.h"
+#include "loader/maps.h"
+#include "loader/skeleton.h"
 #include "modules/module.h"
-#include "syscall.skel.h"
-#include "syscall_latency.h"
-#include "syscalls.h"
-#include "text.h"
+#include "skel/syscall.skel.h"
 
 namespace bpfex {
 
@@ -31,34 +35,15 @@ std::optional<uint64_t> parse_bucket_bound_ns(std::string_view text) {
   return static_cast<uint64_t>(d->count());
 }
 
-uint32_t ceil_log2(uint64_t ns) {
-  uint32_t k = 0;
-  while (k < 64 && (uint64_t{1} << k) < ns) ++k;
-  return k;
-}
+uint32_t ceil_log2(uint64_t ns) { return bpfex_log2_ceil(ns); }
 
-uint32_t Buckets::index_of(uint64_t ns) const {
-  const uint32_t log2 = ceil_log2(ns);
-  if (log2 <= min_shift) return 0;
-  return std::min(log2 - min_shift, count);
-}
+uint32_t Buckets::index_of(uint64_t ns) const { return bpfex_bucket_index(ns, min_shift, count); }
 
 std::vector<double> Buckets::upper_bounds_seconds() const {
   std::vector<double> bounds;
   bounds.reserve(count);
   for (uint32_t i = 0; i < count; ++i) bounds.push_back(std::ldexp(1.0, static_cast<int>(min_shift + i)) / 1e9);
   return bounds;
-}
-
-std::string errno_label(uint32_t err) {
-  // include/linux/errno.h: never returned to user space, but visible at the sys_exit tracepoint.
-  static constexpr std::array<std::string_view, 19> kKernelInternal = {
-      "ERESTARTSYS",  "ERESTARTNOINTR", "ERESTARTNOHAND", "ENOIOCTLCMD",    "ERESTART_RESTARTBLOCK",
-      "EPROBE_DEFER", "EOPENSTALE",     "ENOPARAM",       "E520",           "EBADHANDLE",
-      "ENOTSYNC",     "EBADCOOKIE",     "ENOTSUPP",       "ETOOSMALL",      "ESERVERFAULT",
-      "EBADTYPE",     "EJUKEBOX",       "EIOCBQUEUED",    "ERECALLCONFLICT"};
-  if (err >= 512 && err < 512 + kKernelInternal.size()) return std::string(kKernelInternal[err - 512]);
-  return errno_name(static_cast<int>(err));
 }
 
 }  // namespace syscall_latency
@@ -72,7 +57,7 @@ using syscall_latency::parse_bucket_bound_ns;
 constexpr uint32_t kMaxShift = 40;  // 2^40 ns, about 18 minutes
 
 std::optional<std::string> check_syscall_name(const std::string& name) {
-  if (syscall_number(name)) return std::nullopt;
+  if (labels::syscall_number(name)) return std::nullopt;
   return "unknown syscall \"" + name + "\"";
 }
 
@@ -159,7 +144,7 @@ class SyscallModule final : public Module {
 
     s->rodata->min_shift = buckets_.min_shift;
     s->rodata->nbuckets = buckets_.count;
-    if (auto nr = syscall_number("rt_sigreturn")) s->rodata->rt_sigreturn_nr = *nr;
+    if (auto nr = labels::syscall_number("rt_sigreturn")) s->rodata->rt_sigreturn_nr = *nr;
     set_skipped(s->rodata->skipped);
     bpf_map__set_max_entries(s->maps.syscall_errors, options_.max_error_series);
 
@@ -174,13 +159,13 @@ class SyscallModule final : public Module {
 
     std::vector<Hook> hooks = {
         {"syscall enter",
-         {{AttachKind::tp_btf, "sys_enter_tp_btf", "sys_enter"},
-          {AttachKind::raw_tp, "sys_enter_raw_tp", "sys_enter"},
-          {AttachKind::tracepoint, "sys_enter_tracepoint", "raw_syscalls/sys_enter"}}},
+         {{Flavour::tp_btf, "sys_enter_tp_btf", "sys_enter"},
+          {Flavour::raw_tp, "sys_enter_raw_tp", "sys_enter"},
+          {Flavour::tracepoint, "sys_enter_tracepoint", "raw_syscalls/sys_enter"}}},
         {"syscall exit",
-         {{AttachKind::tp_btf, "sys_exit_tp_btf", "sys_exit"},
-          {AttachKind::raw_tp, "sys_exit_raw_tp", "sys_exit"},
-          {AttachKind::tracepoint, "sys_exit_tracepoint", "raw_syscalls/sys_exit"}}},
+         {{Flavour::tp_btf, "sys_exit_tp_btf", "sys_exit"},
+          {Flavour::raw_tp, "sys_exit_raw_tp", "sys_exit"},
+          {Flavour::tracepoint, "sys_exit_tracepoint", "raw_syscalls/sys_exit"}}},
     };
     // Enter and exit must keep the stamp in the same place: both take the flavour of the weaker.
     if (Status st = hooks_.prepare(s.object(), hooks, features, FlavourChoice::shared); !st) return st;
@@ -213,7 +198,7 @@ class SyscallModule final : public Module {
           for (uint64_t c : data.counts) calls += c;
           const uint64_t error_overflow = row.slot[SYSCALL_SLOT_ERR_OVERFLOW];
           if (calls == 0 && error_overflow == 0) return;
-          const std::string name = syscall_label(nr);
+          const std::string name = labels::syscall_label(nr);
           data.sum = static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9;
           latency.add({name}, data);
           if (error_overflow > 0) {
@@ -224,7 +209,7 @@ class SyscallModule final : public Module {
     if (!st) return st.error().wrap("read syscall_rows");
     st = read_percpu_map<syscall_error_key, uint64_t>(
         bpf_map__fd((*skel_)->maps.syscall_errors), [&](const syscall_error_key& k, const uint64_t& n) {
-          errors.add({syscall_label(k.nr), syscall_latency::errno_label(k.err)}, static_cast<double>(n));
+          errors.add({labels::syscall_label(k.nr), labels::errno_label(k.err)}, static_cast<double>(n));
         });
     if (!st) return st.error().wrap("read syscall_errors");
     out.families.push_back(latency.build());
@@ -245,12 +230,12 @@ class SyscallModule final : public Module {
     };
     if (!options_.include.empty()) {
       for (uint32_t nr = 0; nr < SYSCALL_NR_MAX; ++nr) skip(nr);
-      for (const auto& name : options_.include) unskip(*syscall_number(name));
+      for (const auto& name : options_.include) unskip(*labels::syscall_number(name));
     }
-    for (const auto& name : options_.exclude) skip(*syscall_number(name));
+    for (const auto& name : options_.exclude) skip(*labels::syscall_number(name));
     // They never return: a stamp would only wait to be overwritten.
     for (const char* name : {"exit", "exit_group"})
-      if (auto nr = syscall_number(name)) skip(*nr);
+      if (auto nr = labels::syscall_number(name)) skip(*nr);
   }
 
   Status open_cgroup() {

@@ -250,7 +250,7 @@ def t_dockerignore():
     if not ignored("build/CMakeCache.txt", patterns):
         fail(".dockerignore lets build/ in: the host's CMakeCache.txt would point the image build at host paths")
     needed = ["CMakeLists.txt", "scripts/install-deps.sh", "scripts/build.sh", "exporter/main.cpp",
-              "bpf/exec.bpf.c", "config/bpfex.yaml", "tests/unit"]
+              "kernel/exec.bpf.c", "config/bpfex.yaml", "tests/unit"]
     for frm, srcs, _ in copies(build_stage()) + copies(runtime_stage()):
         if frm is None:
             needed += [s for s in srcs if s not in (".", "./")]

@@ -3,10 +3,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "bpf/features.h"
+#include "exposition/text_format.h"
 #include "helpers.h"
-#include "metrics.h"
-#include "text.h"
+#include "labels/utf8.h"
+#include "loader/features.h"
 
 using namespace bpfex;
 using namespace bpfex::test;
@@ -56,7 +56,7 @@ TEST_CASE("exec: a task name that is not UTF-8 is exported repaired, with its ex
   ModuleReading r = m.read();
   const std::string repaired = "u\xEF\xBF\xBD\xEF\xBF\xBD_" + prog.comm.substr(4);
   CHECK(value_of(r.families, "bpfex_exec_total", {repaired}) == kRuns);
-  CHECK(is_valid_utf8(serialize_text(r.families)));
+  CHECK(labels::is_valid_utf8(serialize_text(r.families)));
 }
 
 TEST_CASE("exec: failed execs are counted by errno name") {
@@ -109,23 +109,23 @@ TEST_CASE("exec: past max_comms, execs go to comm=\"other\" and count as overflo
 TEST_CASE("exec: the attach point falls back when the preferred one is unavailable") {
   KernelFeatures kernel;
   struct Case {
-    std::vector<AttachKind> denied;
-    std::string expect_exec_method;
+    std::vector<Flavour> denied;
+    std::string expect_exec_flavour;
   };
   // tp_btf -> raw_tp -> tracepoint for the exec hook; fexit -> kretprobe -> tracepoint for returns.
   std::vector<Case> cases = {
-      {{}, kernel.can_attach(AttachKind::tp_btf, "sched_process_exec") ? "tp_btf" : "raw_tp"},
-      {{AttachKind::tp_btf}, "raw_tp"},
-      {{AttachKind::tp_btf, AttachKind::raw_tp}, "tracepoint"},
+      {{}, kernel.can_attach(Flavour::tp_btf, "sched_process_exec") ? "tp_btf" : "raw_tp"},
+      {{Flavour::tp_btf}, "raw_tp"},
+      {{Flavour::tp_btf, Flavour::raw_tp}, "tracepoint"},
   };
   for (const auto& c : cases) {
     RestrictedFeatures features(kernel, c.denied);
     auto m = start_module(module_config("exec"), features);
     bool found = false;
     for (const auto& p : m.module->programs()) {
-      if (p.method.find("sched_process_exec") != std::string::npos) {
+      if (p.target.find("sched_process_exec") != std::string::npos) {
         found = true;
-        CHECK(p.method.rfind(c.expect_exec_method + " ", 0) == 0);
+        CHECK(p.flavour == c.expect_exec_flavour);
       }
     }
     CHECK(found);
@@ -138,23 +138,23 @@ TEST_CASE("exec: the attach point falls back when the preferred one is unavailab
 TEST_CASE("exec: on a kernel without fexit and kprobes, failed execs use the syscall tracepoints") {
   KernelFeatures kernel;
   const std::string execve = kernel.syscall_symbol("execve");
-  const bool fexit = kernel.can_attach(AttachKind::fexit, execve);
-  const bool kretprobe = kernel.can_attach(AttachKind::kretprobe, execve);
+  const bool fexit = kernel.can_attach(Flavour::fexit, execve);
+  const bool kretprobe = kernel.can_attach(Flavour::kretprobe, execve);
   auto m = start_module(module_config("exec"), kernel);
-  std::string method;
+  std::string attach_point;
   for (const auto& p : m.module->programs())
-    if (p.method.find("execve") != std::string::npos) method = p.method;
+    if (p.target.find("execve") != std::string::npos) attach_point = p.attach_point();
   if (fexit)
-    CHECK(method.rfind("fexit ", 0) == 0);
+    CHECK(attach_point.rfind("fexit ", 0) == 0);
   else if (kretprobe)
-    CHECK(method.rfind("kretprobe ", 0) == 0);
+    CHECK(attach_point.rfind("kretprobe ", 0) == 0);
   else
-    CHECK(method.rfind("tracepoint syscalls/sys_exit_execve", 0) == 0);
+    CHECK(attach_point.rfind("tracepoint syscalls/sys_exit_execve", 0) == 0);
 }
 
 TEST_CASE("exec: starting and destroying the module leaks no file descriptors") {
   KernelFeatures features;
-  features.can_attach(AttachKind::tp_btf, "sched_process_exec");  // warm the probe cache (holds BTF)
+  features.can_attach(Flavour::tp_btf, "sched_process_exec");  // warm the probe cache (holds BTF)
   { auto warm = start_module(module_config("exec"), features); }
   const int before = open_fd_count();
   for (int i = 0; i < 3; ++i) {
@@ -166,7 +166,7 @@ TEST_CASE("exec: starting and destroying the module leaks no file descriptors") 
 
 TEST_CASE("exec: a module that cannot attach reports why") {
   KernelFeatures kernel;
-  RestrictedFeatures nothing(kernel, {AttachKind::tp_btf, AttachKind::raw_tp, AttachKind::tracepoint});
+  RestrictedFeatures nothing(kernel, {Flavour::tp_btf, Flavour::raw_tp, Flavour::tracepoint});
   const ModuleConfig mc = module_config("exec");
   auto module = find_module_spec("exec")->create(*mc.options);
   Status st = module->start(nothing);

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "bpf/loader.h"
+#include "loader/skeleton.h"
 
 int main(int argc, char** argv) {
   if (geteuid() != 0) {

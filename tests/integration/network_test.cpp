@@ -17,72 +17,18 @@
 #include <sstream>
 #include <thread>
 
-#include "bpf/fd.h"
-#include "bpf/features.h"
-#include "bpf/maps.h"
-#include "helpers.h"
-#include "network.h"
-#include "network.skel.h"
+#include "base/fd.h"
+#include "kernel/network.h"
+#include "labels/network.h"
+#include "loader/features.h"
+#include "loader/maps.h"
+#include "netns.h"
+#include "skel/network.skel.h"
 
 using namespace bpfex;
 using namespace bpfex::test;
 
 namespace {
-
-// Runs a shell command; fails the test when it does not exit 0.
-void sh(const std::string& cmd) {
-  const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-  if (rc != 0) FAIL("command failed (" << rc << "): " << cmd);
-}
-
-// A network namespace, deleted on scope exit (also when a check failed).
-struct NetNs {
-  std::string name = "bpfex-it-" + unique_token();
-  NetNs() { sh("ip netns add " + name); }
-  ~NetNs() { std::system(("ip netns del " + name + " >/dev/null 2>&1").c_str()); }
-  NetNs(const NetNs&) = delete;
-  NetNs& operator=(const NetNs&) = delete;
-  std::string exec(const std::string& cmd) const { return "ip netns exec " + name + " " + cmd; }
-};
-
-// A veth pair: `host` in the host namespace, `peer` in ns, addresses and static neighbours set so
-// that no ARP or neighbour discovery adds packets of its own. Deleting one end deletes both.
-struct Veth {
-  const NetNs& ns;
-  int id;
-  std::string tok = unique_token(5);
-  std::string host = "bxh" + tok, peer = "bxp" + tok;
-  std::string host_mac, peer_mac, host_ip4, peer_ip4, host_ip6, peer_ip6;
-  Veth(const NetNs& n, int subnet) : ns(n), id(subnet) {
-    host_mac = "02:bf:00:00:" + std::to_string(10 + subnet) + ":01";
-    peer_mac = "02:bf:00:00:" + std::to_string(10 + subnet) + ":02";
-    host_ip4 = "10.251." + std::to_string(subnet) + ".1";
-    peer_ip4 = "10.251." + std::to_string(subnet) + ".2";
-    host_ip6 = "fd00:bf:" + std::to_string(subnet) + "::1";
-    peer_ip6 = "fd00:bf:" + std::to_string(subnet) + "::2";
-    sh("ip link add " + host + " address " + host_mac + " type veth peer name " + peer + " address " + peer_mac +
-       " netns " + ns.name);
-    for (const auto& [dev, in_ns] : {std::pair{host, false}, std::pair{peer, true}}) {
-      auto run = [&, inside = in_ns](const std::string& c) { sh(inside ? ns.exec(c) : c); };
-      run("sysctl -qw net.ipv6.conf." + dev + ".accept_ra=0");
-      run("sysctl -qw net.ipv6.conf." + dev + ".router_solicitations=0");
-    }
-    sh("ip addr add " + host_ip4 + "/24 dev " + host);
-    sh("ip addr add " + host_ip6 + "/64 dev " + host + " nodad");
-    sh(ns.exec("ip addr add " + peer_ip4 + "/24 dev " + peer));
-    sh(ns.exec("ip addr add " + peer_ip6 + "/64 dev " + peer + " nodad"));
-    sh("ip neigh replace " + peer_ip4 + " lladdr " + peer_mac + " dev " + host + " nud permanent");
-    sh("ip neigh replace " + peer_ip6 + " lladdr " + peer_mac + " dev " + host + " nud permanent");
-    sh(ns.exec("ip neigh replace " + host_ip4 + " lladdr " + host_mac + " dev " + peer + " nud permanent"));
-    sh(ns.exec("ip neigh replace " + host_ip6 + " lladdr " + host_mac + " dev " + peer + " nud permanent"));
-    sh(ns.exec("ip link set lo up"));
-    sh(ns.exec("ip link set " + peer + " up"));
-    sh("ip link set " + host + " up");
-  }
-  ~Veth() { std::system(("ip link del " + host + " >/dev/null 2>&1").c_str()); }
-  Veth(const Veth&) = delete;
-  Veth& operator=(const Veth&) = delete;
-};
 
 uint64_t sysfs_stat(const std::string& dev, const std::string& name) {
   std::ifstream f("/sys/class/net/" + dev + "/statistics/" + name);
@@ -138,17 +84,6 @@ std::pair<Families, Totals> settled(StartedModule& m, const std::string& dev) {
   return {m.read().families, kernel_totals(dev)};
 }
 
-// A socket created inside a network namespace (setns affects only the calling thread).
-Fd socket_in(const NetNs& ns, int domain, int type) {
-  int fd = -1;
-  std::thread t([&] {
-    Fd nsfd(open(("/var/run/netns/" + ns.name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (nsfd.get() >= 0 && setns(nsfd.get(), CLONE_NEWNET) == 0) fd = socket(domain, type | SOCK_CLOEXEC, 0);
-  });
-  t.join();
-  return Fd(fd);
-}
-
 sockaddr_storage address(const std::string& ip, uint16_t port, socklen_t& len) {
   sockaddr_storage ss{};
   auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -198,41 +133,23 @@ void tcp_refused(const std::string& ip, int n) {
 constexpr uint16_t kUdpPort = 47000;
 constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
 
-// Output of a shell command (stdout and stderr).
-std::string sh_output(const std::string& cmd) {
-  std::string out;
-  if (FILE* p = popen((cmd + " 2>&1").c_str(), "r")) {
-    char buf[512];
-    while (fgets(buf, sizeof buf, p)) out += buf;
-    pclose(p);
-  }
-  return out;
-}
-
-// Programs attached to an interface's tcx hook (BPF_PROG_QUERY); -1 when the query fails.
-int tcx_program_count(int ifindex, bpf_attach_type hook) {
-  __u32 count = 0;
-  if (bpf_prog_query(ifindex, hook, 0, nullptr, nullptr, &count) != 0) return -1;
-  return static_cast<int>(count);
-}
-
 }  // namespace
 
 TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are counted exactly") {
   // tcx where the kernel has it (this one does), and the tc (clsact) fallback of older kernels,
   // taken when probing says tcx is unavailable.
   const bool deny_tcx = GENERATE(false, true);
-  const std::string method = deny_tcx ? "tc" : "tcx";
-  INFO("attach method: " << method);
+  const std::string flavour = deny_tcx ? "tc" : "tcx";
+  INFO("attach flavour: " << flavour);
   KernelFeatures kernel;
-  RestrictedFeatures features(kernel, deny_tcx ? std::vector{AttachKind::tcx} : std::vector<AttachKind>{});
-  if (!deny_tcx && !kernel.can_attach(AttachKind::tcx, "")) {
+  RestrictedFeatures features(kernel, {}, deny_tcx ? std::vector{NetdevFlavour::tcx} : std::vector<NetdevFlavour>{});
+  if (!deny_tcx && !kernel.can_attach(NetdevFlavour::tcx)) {
     WARN("this kernel has no tcx (Linux 6.6+): only the tc case applies");
     return;
   }
   auto m = start_module(module_config("network"), features);
   REQUIRE(!m.module->programs().empty());
-  CHECK(m.module->programs().front().method.rfind(method + " ", 0) == 0);
+  for (const auto& p : m.module->programs()) CHECK(p.flavour == flavour);
   NetNs ns;
   Veth veth(ns, 1);  // created after the module started: attached from the netlink thread
   auto [before, kernel_before] = settled(m, veth.host);
@@ -283,25 +200,32 @@ TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are cou
   // Since the interface appeared, the module saw everything the kernel counted on it.
   CHECK(mod_after == kernel_after);
 
-  // The kernel shows the programs where the method puts them, and nothing is left after stop.
+  // The kernel shows the programs where the flavour puts them, and nothing is left after stop.
   const int ifindex = static_cast<int>(if_nametoindex(veth.host.c_str()));
   REQUIRE(ifindex > 0);
   const std::string qdiscs = sh_output("tc qdisc show dev " + veth.host);
   REQUIRE(qdiscs.find("qdisc") != std::string::npos);  // tc itself works (every device has a root qdisc)
+  uint32_t ingress = 0, egress = 0;
+  for (const auto& p : m.module->programs()) {
+    if (p.name == "network_ingress") ingress = program_id(p.fd);
+    if (p.name == "network_egress") egress = program_id(p.fd);
+  }
+  REQUIRE(ingress);
+  REQUIRE(egress);
   if (deny_tcx) {
-    CHECK(tcx_program_count(ifindex, BPF_TCX_INGRESS) == 0);
-    CHECK(tcx_program_count(ifindex, BPF_TCX_EGRESS) == 0);
+    CHECK(tcx_attached(ifindex, BPF_TCX_INGRESS, ingress) == 0);
+    CHECK(tcx_attached(ifindex, BPF_TCX_EGRESS, egress) == 0);
     CHECK(qdiscs.find("clsact") != std::string::npos);
     CHECK(sh_output("tc filter show dev " + veth.host + " ingress").find("network_ingress") != std::string::npos);
     CHECK(sh_output("tc filter show dev " + veth.host + " egress").find("network_egress") != std::string::npos);
   } else {
-    CHECK(tcx_program_count(ifindex, BPF_TCX_INGRESS) == 1);
-    CHECK(tcx_program_count(ifindex, BPF_TCX_EGRESS) == 1);
+    CHECK(tcx_attached(ifindex, BPF_TCX_INGRESS, ingress) == 1);
+    CHECK(tcx_attached(ifindex, BPF_TCX_EGRESS, egress) == 1);
     CHECK(qdiscs.find("clsact") == std::string::npos);
   }
   m.module.reset();
-  CHECK(tcx_program_count(ifindex, BPF_TCX_INGRESS) == 0);
-  CHECK(tcx_program_count(ifindex, BPF_TCX_EGRESS) == 0);
+  CHECK(tcx_attached(ifindex, BPF_TCX_INGRESS, ingress) == 0);
+  CHECK(tcx_attached(ifindex, BPF_TCX_EGRESS, egress) == 0);
   CHECK(sh_output("tc qdisc show dev " + veth.host).find("clsact") == std::string::npos);
 }
 
@@ -312,15 +236,11 @@ TEST_CASE("network: loopback counts every packet once as rx and once as tx, like
   sh(ns.exec("ip link set lo up"));
   KernelFeatures features;
   std::optional<StartedModule> m;
-  std::thread in_ns([&] {
-    Fd nsfd(open(("/var/run/netns/" + ns.name).c_str(), O_RDONLY | O_CLOEXEC));
-    if (nsfd.get() >= 0 && setns(nsfd.get(), CLONE_NEWNET) == 0) {
-      const ModuleConfig mc = module_config("network");
-      auto module = find_module_spec("network")->create(*mc.options);
-      if (module->start(features).ok()) m.emplace(StartedModule{std::move(module)});
-    }
-  });
-  in_ns.join();
+  const ModuleConfig mc = module_config("network");
+  REQUIRE(ns.run_inside([&] {
+    auto module = find_module_spec("network")->create(*mc.options);
+    if (module->start(features).ok()) m.emplace(StartedModule{std::move(module)});
+  }));
   REQUIRE(m);
   // /sys/class/net shows the test process's namespace: read lo's counters from inside ours.
   auto lo_totals = [&] {
@@ -540,10 +460,30 @@ struct Classified {
   size_t keys = 0;
 };
 
+// Slot 0 of network_slots, summed over CPUs.
+network_slot read_slot0(network_bpf* skel) {
+  std::vector<network_slot> percpu(static_cast<size_t>(possible_cpus()));
+  uint32_t slot = 0;
+  REQUIRE(bpf_map_lookup_elem(bpf_map__fd(skel->maps.network_slots), &slot, percpu.data()) == 0);
+  network_slot sum{};
+  for (const auto& s : percpu)
+    for (int dir = 0; dir < 2; ++dir)
+      for (int c = 0; c < NETWORK_CLASSES; ++c) {
+        sum.counts[dir][c].packets += s.counts[dir][c].packets;
+        sum.counts[dir][c].bytes += s.counts[dir][c].bytes;
+      }
+  return sum;
+}
+
+// Runs the ingress (or egress) program once on frame, as if it arrived on ifindex 1, after
+// emptying the hash map and slot 0; returns what the hash map then holds.
 Classified run_program(network_bpf* skel, const Frame& frame, bool egress = false) {
   const int counts = bpf_map__fd(skel->maps.network_counts);
   network_key k{};
   while (bpf_map_get_next_key(counts, nullptr, &k) == 0) bpf_map_delete_elem(counts, &k);
+  std::vector<network_slot> zero(static_cast<size_t>(possible_cpus()));
+  const uint32_t slot0 = 0;
+  REQUIRE(bpf_map_update_elem(bpf_map__fd(skel->maps.network_slots), &slot0, zero.data(), BPF_ANY) == 0);
   __sk_buff ctx{};
   ctx.ifindex = 1;
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame.data(), .data_size_in = static_cast<__u32>(frame.size()),
@@ -715,16 +655,9 @@ TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
     append(f, udp(8));
     Classified r = run_program(skel, f);
     CHECK(r.keys == 0);  // not in the hash map
-    std::vector<network_slot> percpu(static_cast<size_t>(possible_cpus()));
-    uint32_t slot = 0;
-    REQUIRE(bpf_map_lookup_elem(bpf_map__fd(skel->maps.network_slots), &slot, percpu.data()) == 0);
-    network_value sum{};
-    for (const auto& s : percpu) {
-      sum.packets += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].packets;
-      sum.bytes += s.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].bytes;
-    }
-    CHECK(sum.packets == 1);
-    CHECK(sum.bytes == f.size() - 14);
+    const network_slot sum = read_slot0(skel);
+    CHECK(sum.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].packets == 1);
+    CHECK(sum.counts[NETWORK_RX][NETWORK_CLASS_IPV4_UDP].bytes == f.size() - 14);
     // A protocol without a class still goes to the hash map, with the loopback adjustment.
     Frame gre = ethernet(0x0800);
     append(gre, ipv4(47, 8));
@@ -742,6 +675,92 @@ TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
     REQUIRE(r.keys == 1);
     CHECK(r.key.direction == NETWORK_TX);
     CHECK(r.key.proto == 1);
+  }
+  network_bpf::destroy(skel);
+}
+
+// The tables of kernel/network.h, row by row, through the real program: what the BPF side does
+// with each row is what user space names it.
+
+TEST_CASE("network: every named ethertype keeps its value, and its label is the table's (BPF_PROG_TEST_RUN)") {
+  network_bpf* skel = network_bpf::open_and_load();
+  REQUIRE(skel);
+  struct Row {
+    uint16_t ethertype;
+    std::string label;
+  };
+  const std::vector<Row> rows = {
+#define BPFEX_ETHERTYPE_ROW(ethertype, label) {ethertype, label},
+      NETWORK_NAMED_ETHERTYPES(BPFEX_ETHERTYPE_ROW)
+#undef BPFEX_ETHERTYPE_ROW
+  };
+  for (const auto& row : rows) {
+    INFO("ethertype " << std::hex << row.ethertype << " " << row.label);
+    Frame f;
+    if (row.ethertype == 0x8100 || row.ethertype == 0x88A8) {
+      f = ethernet(0x88A8);  // two tags are looked through: a third one is what the frame carries
+      be16(f, 10);
+      be16(f, 0x8100);
+      be16(f, 20);
+      be16(f, row.ethertype);
+    } else {
+      f = ethernet(row.ethertype);
+    }
+    append(f, Frame(46, 0));
+    Classified r = run_program(skel, f);
+    REQUIRE(r.err == 0);
+    REQUIRE(r.keys == 1);
+    CHECK(r.key.family == NETWORK_FAMILY_OTHER);
+    CHECK(r.key.proto == row.ethertype);
+    CHECK(labels::ethertype_label(r.key.proto) == row.label);
+  }
+  network_bpf::destroy(skel);
+}
+
+TEST_CASE("network: each slot class counts exactly its family and protocol (BPF_PROG_TEST_RUN)") {
+  network_bpf* skel = network_bpf::open_and_load();
+  REQUIRE(skel);
+  network_interface facts{};
+  facts.slot = 1;  // slot index 0
+  uint32_t ifindex = 1;
+  REQUIRE(bpf_map_update_elem(bpf_map__fd(skel->maps.network_interfaces), &ifindex, &facts, BPF_ANY) == 0);
+  struct Row {
+    int cls;
+    uint8_t family;
+    uint16_t proto;
+  };
+  const std::vector<Row> rows = {
+#define BPFEX_CLASS_ROW(name, family, proto) {NETWORK_CLASS_##name, family, proto},
+      NETWORK_SLOT_CLASSES(BPFEX_CLASS_ROW)
+#undef BPFEX_CLASS_ROW
+  };
+  REQUIRE(rows.size() == NETWORK_USED_CLASSES);
+  for (const auto& row : rows) {
+    INFO("class " << row.cls << ": " << labels::network_family_label(row.family) << " "
+                  << (row.family == NETWORK_FAMILY_OTHER ? labels::ethertype_label(row.proto)
+                                                         : labels::ip_protocol_label(row.proto)));
+    Frame f;
+    if (row.family == NETWORK_FAMILY_IPV4) {
+      f = ethernet(0x0800);
+      append(f, ipv4(static_cast<uint8_t>(row.proto), 8));
+    } else if (row.family == NETWORK_FAMILY_IPV6) {
+      f = ethernet(0x86DD);
+      append(f, ipv6(static_cast<uint8_t>(row.proto), 8));
+    } else {
+      f = ethernet(row.proto);
+      append(f, Frame(20, 0));
+    }
+    append(f, Frame(8, 0));
+    Classified r = run_program(skel, f);
+    REQUIRE(r.err == 0);
+    CHECK(r.keys == 0);  // in the slot, not the hash map
+    const network_slot sum = read_slot0(skel);
+    for (int c = 0; c < NETWORK_CLASSES; ++c) {
+      INFO("slot class " << c);
+      CHECK(sum.counts[NETWORK_RX][c].packets == (c == row.cls ? 1u : 0u));
+      CHECK(sum.counts[NETWORK_TX][c].packets == 0);
+    }
+    CHECK(sum.counts[NETWORK_RX][row.cls].bytes == f.size());  // not loopback: the frame as tc sees it
   }
   network_bpf::destroy(skel);
 }

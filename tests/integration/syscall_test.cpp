@@ -7,8 +7,8 @@
 #include <functional>
 #include <thread>
 
-#include "bpf/features.h"
 #include "helpers.h"
+#include "loader/features.h"
 
 using namespace bpfex;
 using namespace bpfex::test;
@@ -231,7 +231,7 @@ TEST_CASE("syscall: a call in flight when the module starts is never observed") 
 
 TEST_CASE("syscall: a fork child's return from clone is not a second clone observation") {
   KernelFeatures features;
-  for (const auto& denied : std::vector<std::vector<AttachKind>>{{}, {AttachKind::tp_btf}}) {
+  for (const auto& denied : std::vector<std::vector<Flavour>>{{}, {Flavour::tp_btf}}) {
     RestrictedFeatures restricted(features, denied);
     const std::string comm = unique_comm();
     auto m = start_module(module_config("syscall", comms_option(comm)), restricted);
@@ -275,22 +275,22 @@ TEST_CASE("syscall: a thread killed in the middle of a call makes at most its on
 TEST_CASE("syscall: the raw_tp and tracepoint fallbacks count exactly") {
   KernelFeatures kernel;
   struct Case {
-    std::vector<AttachKind> denied;
-    std::string method;
+    std::vector<Flavour> denied;
+    std::string flavour;
   };
   std::vector<Case> cases = {
-      {{}, "tp_btf "},
-      {{AttachKind::tp_btf}, "raw_tp "},
-      {{AttachKind::tp_btf, AttachKind::raw_tp}, "tracepoint "},
+      {{}, "tp_btf"},
+      {{Flavour::tp_btf}, "raw_tp"},
+      {{Flavour::tp_btf, Flavour::raw_tp}, "tracepoint"},
   };
   for (const auto& c : cases) {
-    INFO("expected method " << c.method);
+    INFO("expected flavour " << c.flavour);
     RestrictedFeatures features(kernel, c.denied);
     const std::string comm = unique_comm();
     auto m = start_module(module_config("syscall", comms_option(comm)), features);
     auto programs = m.module->programs();
     REQUIRE(programs.size() == 2);
-    for (const auto& p : programs) CHECK(p.method.rfind(c.method, 0) == 0);
+    for (const auto& p : programs) CHECK(p.flavour == c.flavour);
     run_as(comm, [] {
       for (int i = 0; i < 40; ++i) syscall(SYS_getppid);
       for (int i = 0; i < 7; ++i) syscall(SYS_close, -1);

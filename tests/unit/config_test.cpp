@@ -3,8 +3,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "config.h"
-#include "flags.h"
+#include "config/config.h"
+#include "config/flags.h"
+#include "modules/registry.h"
 
 using namespace bpfex;
 
@@ -40,6 +41,26 @@ TEST_CASE("the shipped config/bpfex.yaml equals the built-in defaults") {
   Config shipped = config_of(text.str());
   for (const auto& m : shipped.modules) CHECK(m.enabled);
   CHECK(dump_config(shipped) == dump_config(default_config()));
+}
+
+TEST_CASE("config/bpfex.yaml has a section for every registered module, naming every option") {
+  const YAML::Node shipped = YAML::LoadFile(BPFEX_SOURCE_DIR "/config/bpfex.yaml");
+  REQUIRE(shipped["modules"].IsMap());
+  for (const ModuleSpec& spec : module_registry()) {
+    INFO("module " << spec.name);
+    const YAML::Node section = shipped["modules"][std::string(spec.name)];
+    REQUIRE(section.IsMap());
+    CHECK(section["enabled"].IsDefined());
+    YAML::Emitter defaults;
+    defaults << YAML::BeginMap;
+    spec.default_options()->emit(defaults);
+    defaults << YAML::EndMap;
+    for (const auto& option : YAML::Load(defaults.c_str())) {
+      INFO("option " << option.first.Scalar());
+      CHECK(section[option.first.Scalar()].IsDefined());
+    }
+  }
+  CHECK(shipped["modules"].size() == module_registry().size());
 }
 
 TEST_CASE("an empty file means the defaults") {

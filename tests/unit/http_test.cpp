@@ -1,17 +1,21 @@
 #include <catch2/catch.hpp>
 
-#include "http.h"
+#include "http/listen_address.h"
+#include "http/server.h"
 
 using namespace bpfex;
 
+namespace {
+
+ModuleStatus status(std::string name, bool enabled, bool up, std::string reason = "") {
+  return ModuleStatus{std::move(name), enabled, up, std::move(reason), {}};
+}
+
+}  // namespace
+
 TEST_CASE("HTTP routing: paths and methods") {
-  std::vector<ModuleInstance> modules(2);
-  modules[0].name = "exec";
-  modules[0].enabled = true;
-  modules[0].up = true;
-  modules[1].name = "off";
-  Poller poller(modules, std::chrono::seconds(1), false);
-  HttpServer http(poller, modules, "/metrics");
+  SnapshotStore snapshots;
+  HttpServer http(snapshots, {status("exec", true, true), status("off", false, false)}, "/metrics");
 
   auto metrics = http.route("GET", "/metrics");
   CHECK(metrics.status == 200);
@@ -30,16 +34,29 @@ TEST_CASE("HTTP routing: paths and methods") {
   CHECK(http.route("GET", "/healthz").status == 200);
 }
 
+TEST_CASE("/metrics serves the latest published snapshot") {
+  SnapshotStore snapshots;
+  HttpServer http(snapshots, {}, "/metrics");
+  CHECK(http.route("GET", "/metrics").body.empty());
+  snapshots.publish(std::make_shared<const Snapshot>(Snapshot{"up 1\n"}));
+  CHECK(http.route("GET", "/metrics").body == "up 1\n");
+}
+
 TEST_CASE("/healthz is 503 with the reason when an enabled module is down") {
-  std::vector<ModuleInstance> modules(1);
-  modules[0].name = "exec";
-  modules[0].enabled = true;
-  modules[0].reason = "load BPF programs: Operation not permitted (EPERM)";
-  Poller poller(modules, std::chrono::seconds(1), false);
-  HttpServer http(poller, modules, "/metrics");
+  SnapshotStore snapshots;
+  HttpServer http(snapshots, {status("exec", true, false, "load BPF programs: Operation not permitted (EPERM)")},
+                  "/metrics");
   auto r = http.route("GET", "/healthz");
   CHECK(r.status == 503);
   CHECK(r.body.find("module exec is down: load BPF programs") != std::string::npos);
+}
+
+TEST_CASE("the landing page names each program's attach point") {
+  SnapshotStore snapshots;
+  ModuleStatus exec = status("exec", true, true);
+  exec.programs.push_back({"exec_tp_btf", "tp_btf", "sched_process_exec", -1});
+  HttpServer http(snapshots, {exec}, "/metrics");
+  CHECK(http.route("GET", "/").body.find("exec_tp_btf (tp_btf sched_process_exec)") != std::string::npos);
 }
 
 TEST_CASE("listen addresses map to civetweb's syntax") {
@@ -47,4 +64,20 @@ TEST_CASE("listen addresses map to civetweb's syntax") {
   CHECK(civetweb_listening_ports("[::1]:9650").value() == "[::1]:9650");
   CHECK(civetweb_listening_ports(":9650").value().find("9650") != std::string::npos);
   CHECK_FALSE(civetweb_listening_ports("nope").ok());
+}
+
+TEST_CASE("listen addresses") {
+  CHECK(parse_listen_address(":9650")->port == 9650);
+  CHECK(parse_listen_address(":9650")->host.empty());
+  CHECK(parse_listen_address("127.0.0.1:80")->host == "127.0.0.1");
+  CHECK(parse_listen_address("localhost:80")->host == "127.0.0.1");
+  auto v6 = parse_listen_address("[::1]:9650");
+  REQUIRE(v6);
+  CHECK(v6->ipv6);
+  CHECK(v6->host == "::1");
+  CHECK_FALSE(parse_listen_address("9650"));
+  CHECK_FALSE(parse_listen_address(":0"));
+  CHECK_FALSE(parse_listen_address(":65536"));
+  CHECK_FALSE(parse_listen_address("example.com:80"));
+  CHECK_FALSE(parse_listen_address("::1:80"));
 }

@@ -3,8 +3,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "bpf/maps.h"
-#include "metrics.h"
+#include "exposition/text_format.h"
+#include "loader/maps.h"
+#include "metrics/counter_guard.h"
+#include "metrics/families.h"
 
 using namespace bpfex;
 
@@ -144,7 +146,7 @@ TEST_CASE("per-CPU values are summed word by word over CPUs") {
   CHECK(possible_cpus() >= 1);
 }
 
-#include "process_metrics.h"
+#include "app/process_metrics.h"
 
 TEST_CASE("process metrics describe this process") {
   Families fams = process_metrics();

@@ -1,9 +1,9 @@
 // The syscall module's arithmetic and configuration, without a kernel.
 #include <catch2/catch.hpp>
 
-#include "config.h"
+#include "config/config.h"
+#include "kernel/log2_histogram.h"
 #include "modules/syscall.h"
-#include "syscalls.h"
 
 using namespace bpfex;
 using namespace bpfex::syscall_latency;
@@ -29,6 +29,33 @@ bool valid(const std::string& options) {
 }
 
 }  // namespace
+
+TEST_CASE("the kernel's log2 rule: ceil(log2 v), exact powers of two in their own bucket") {
+  // kernel/log2_histogram.h is the BPF programs' own code, compiled here as well.
+  const std::vector<std::pair<uint64_t, uint32_t>> rows = {
+      {0, 0},
+      {1, 0},
+      {2, 1},
+      {3, 2},
+      {4, 2},
+      {5, 3},
+      {1000, 10},
+      {1024, 10},
+      {1025, 11},
+      {uint64_t{1} << 32, 32},
+      {(uint64_t{1} << 32) + 1, 33},
+      {uint64_t{1} << 63, 63},
+      {UINT64_MAX, 64},
+  };
+  for (const auto& [v, want] : rows) {
+    INFO("v = " << v);
+    CHECK(bpfex_log2_ceil(v) == want);
+  }
+  for (uint32_t k = 1; k < 64; ++k) {
+    CHECK(bpfex_log2_ceil(uint64_t{1} << k) == k);
+    CHECK(bpfex_log2_ceil((uint64_t{1} << k) + 1) == k + 1);
+  }
+}
 
 TEST_CASE("syscall buckets: a latency of exactly 2^k ns is in bucket le=2^k, 2^k+1 in the next") {
   const Buckets b{10, 25};  // le = 2^10 .. 2^34 ns, then +Inf
@@ -81,20 +108,6 @@ TEST_CASE("syscall buckets: bounds parse as one fine duration term and round up 
   CHECK(ceil_log2(1024) == 10);
   CHECK(ceil_log2(1025) == 11);
   CHECK(ceil_log2(17'000'000'000) == 34);
-}
-
-TEST_CASE("syscall errno labels: libc names, kernel restart codes, numbers otherwise") {
-  CHECK(errno_label(9) == "EBADF");
-  CHECK(errno_label(2) == "ENOENT");
-  CHECK(errno_label(512) == "ERESTARTSYS");
-  CHECK(errno_label(516) == "ERESTART_RESTARTBLOCK");
-  CHECK(errno_label(4000) == "E4000");
-}
-
-TEST_CASE("syscall names: known numbers by name, unknown ones by number") {
-  CHECK(syscall_label(*syscall_number("read")) == "read");
-  CHECK(syscall_label(*syscall_number("clock_nanosleep")) == "clock_nanosleep");
-  CHECK(syscall_label(511) == "511");
 }
 
 TEST_CASE("syscall config: valid options") {

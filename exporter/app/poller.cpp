@@ -1,0 +1,67 @@
+// The poll loop: read every module, guard its counters, serialize once, publish; ticks skipped, never bunched.
+#include "app/poller.h"
+
+#include "app/self_metrics.h"
+#include "base/log.h"
+#include "exposition/text_format.h"
+
+namespace bpfex {
+
+Poller::Poller(std::vector<RunningModule>& modules, std::chrono::nanoseconds interval, SnapshotStore& store,
+               bool stats_switch_held)
+    : modules_(modules), interval_(interval), store_(store), stats_switch_held_(stats_switch_held) {}
+
+void Poller::poll_once() {
+  Families all;
+  for (RunningModule& m : modules_) {
+    if (!m.status.up) continue;
+    auto t0 = std::chrono::steady_clock::now();
+    ModuleReading reading;
+    Status st = m.module->read(reading);
+    m.last_poll_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (st) {
+      m.guard.apply(reading.families, reading.retire_vanished_series);
+      m.last_families = std::move(reading.families);
+      m.label_overflows = reading.label_overflows;
+    } else {
+      ++m.poll_errors;
+      // Keep serving the last good values: a counter must not vanish or drop because one read failed.
+      log_warn("module read failed", {{"module", m.status.name}, {"err", st.error().str()}});
+    }
+    all.insert(all.end(), m.last_families.begin(), m.last_families.end());
+  }
+  Families self = self_metrics(modules_, stats_switch_held_);
+  all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
+  auto snap = std::make_shared<Snapshot>();
+  snap->text = serialize_text(all);
+  store_.publish(std::move(snap));
+}
+
+void Poller::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Poller::run() {
+  auto next = std::chrono::steady_clock::now() + interval_;
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (wake_.wait_until(lock, next, [this] { return stopping_; })) break;
+    lock.unlock();
+    poll_once();
+    lock.lock();
+    next += interval_;
+    auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now + interval_;  // a slow poll: skip ticks instead of bursting
+  }
+}
+
+void Poller::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace bpfex

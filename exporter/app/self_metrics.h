@@ -1,0 +1,15 @@
+// bpfex's metrics about itself: build, module health, polls, label overflows, what its BPF programs
+// cost the kernel, and the process_* metrics every Prometheus client exports.
+#pragma once
+
+#include <vector>
+
+#include "app/app.h"
+#include "metrics/families.h"
+
+namespace bpfex {
+
+// stats_switch_held: bpfex holds BPF_ENABLE_STATS (bpf_stats: true), so run-time stats are on.
+Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held);
+
+}  // namespace bpfex

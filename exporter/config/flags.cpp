@@ -1,0 +1,86 @@
+// The command line: node_exporter-style flags, usage text, and flags overriding the file.
+#include "config/flags.h"
+
+namespace bpfex {
+
+std::string usage() {
+  return R"(usage: bpfex [flags]
+
+Prometheus exporter of kernel metrics measured with eBPF.
+
+Flags:
+  --config.file=PATH          YAML configuration (default: built-in, the same as config/bpfex.yaml)
+  --config.check              validate the configuration, print the effective one and exit (0 ok, 2 errors)
+  --web.listen-address=ADDR   address to serve on: :PORT, IPv4:PORT or [IPv6]:PORT (default ":9650")
+  --web.telemetry-path=PATH   path of the metrics (default "/metrics")
+  --log.level=LEVEL           debug, info, warn or error (default "info")
+  --version                   print the version and exit
+  -h, --help                  print this help and exit
+
+Flags override the configuration file.
+)";
+}
+
+Result<Flags> parse_flags(const std::vector<std::string>& args) {
+  Flags f;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "-h" || arg == "--help") {
+      f.help = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0) return Error{EINVAL, "unexpected argument \"" + arg + "\""};
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto take_value = [&]() -> std::optional<std::string> {
+      if (has_value) return value;
+      if (i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    if (name == "config.check" || name == "version") {
+      if (has_value) return Error{EINVAL, "flag --" + name + " takes no value"};
+      (name == "version" ? f.version : f.config_check) = true;
+      continue;
+    }
+    std::optional<std::string>* target = nullptr;
+    if (name == "config.file")
+      target = &f.config_file;
+    else if (name == "web.listen-address")
+      target = &f.listen_address;
+    else if (name == "web.telemetry-path")
+      target = &f.telemetry_path;
+    else if (name != "log.level")
+      return Error{EINVAL, "unknown flag --" + name};
+    auto v = take_value();
+    if (!v) return Error{EINVAL, "flag --" + name + " needs a value"};
+    if (target) {
+      *target = *v;
+    } else {
+      auto level = parse_log_level(*v);
+      if (!level) return Error{EINVAL, "flag --log.level: expected debug, info, warn or error, got \"" + *v + "\""};
+      f.log_level = *level;
+    }
+  }
+  return f;
+}
+
+Status apply_flag_overrides(const Flags& flags, Config& config) {
+  if (flags.listen_address) {
+    if (auto problem = check_listen_address(*flags.listen_address))
+      return Error{EINVAL, "flag --web.listen-address: " + *problem};
+    config.listen_address = *flags.listen_address;
+  }
+  if (flags.telemetry_path) {
+    if (auto problem = check_telemetry_path(*flags.telemetry_path))
+      return Error{EINVAL, "flag --web.telemetry-path: " + *problem};
+    config.telemetry_path = *flags.telemetry_path;
+  }
+  return {};
+}
+
+}  // namespace bpfex

@@ -1,0 +1,29 @@
+// Command-line flags in node_exporter's style: --name=value or --name value.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "base/result.h"
+#include "config/config.h"
+
+namespace bpfex {
+
+struct Flags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> listen_address;
+  std::optional<std::string> telemetry_path;
+  LogLevel log_level = LogLevel::info;
+  bool config_check = false;
+  bool version = false;
+  bool help = false;
+};
+
+Result<Flags> parse_flags(const std::vector<std::string>& args);
+std::string usage();
+// Flags override the file; errors name the flag.
+Status apply_flag_overrides(const Flags& flags, Config& config);
+
+}  // namespace bpfex

@@ -1,0 +1,81 @@
+// The interfaces of a network namespace as rtnetlink reports them: a dump of those that exist, then
+// RTM_NEWLINK/RTM_DELLINK as they come, go, change or move to another namespace. For modules that
+// attach per interface (network) or label by interface.
+#pragma once
+
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/fd.h"
+#include "base/result.h"
+
+namespace bpfex {
+
+// What bpfex needs to know about one interface.
+struct LinkInfo {
+  int ifindex = 0;
+  unsigned type = 0;  // ARPHRD_*
+  std::string name;
+  bool software = false;           // IFLA_LINKINFO present: veth, bridge, vlan, ... (not a NIC's driver)
+  uint32_t gso_max_size = 0;       // IFLA_GSO_MAX_SIZE: IPv6 (and IPv4 before Linux 6.3); 0 when absent
+  uint32_t gso_ipv4_max_size = 0;  // IFLA_GSO_IPV4_MAX_SIZE (Linux 6.3+); 0 when absent
+  uint32_t gso_max_segs = 0;       // IFLA_GSO_MAX_SEGS
+};
+
+// What one RTM_NEWLINK/RTM_DELLINK message says; nullopt for any other message or a short one.
+struct LinkMessage {
+  bool removed = false;  // RTM_DELLINK: deleted, or moved to another namespace
+  LinkInfo link;
+};
+std::optional<LinkMessage> parse_link_message(const nlmsghdr* message);
+
+// Told about interfaces: on the thread that calls LinkWatcher::start() for the interfaces that
+// exist then, later on the watcher's own thread.
+class LinkObserver {
+ public:
+  virtual ~LinkObserver() = default;
+  // The interface exists: first seen, or an attribute changed (renamed, new GSO limits).
+  virtual void link_present(const LinkInfo& link) = 0;
+  // The interface is gone from this namespace (deleted, or moved to another one).
+  virtual void link_removed(int ifindex) = 0;
+};
+
+class LinkWatcher {
+ public:
+  // Subscribes to link events of the calling thread's network namespace and lists the interfaces
+  // that exist (subscribed first: none can slip between the two); they are reported before start()
+  // returns. Then reports changes from a thread of its own. When the kernel drops events (the
+  // socket's buffer overran: ENOBUFS), it lists everything again and reports as removed what
+  // vanished meanwhile.
+  static Result<std::unique_ptr<LinkWatcher>> start(LinkObserver& observer);
+  // Stops and joins the thread: no callback runs once it returns.
+  ~LinkWatcher();
+  LinkWatcher(const LinkWatcher&) = delete;
+  LinkWatcher& operator=(const LinkWatcher&) = delete;
+
+ private:
+  explicit LinkWatcher(LinkObserver& observer) : observer_(observer) {}
+  Status request_dump();
+  // Lists every interface and reconciles what is known with it.
+  Status dump();
+  // Handles every message in n bytes of buffer_; returns true when they held the end of our dump.
+  bool handle(ssize_t n, std::set<int>* dumped);
+  void watch();
+
+  LinkObserver& observer_;
+  Fd netlink_, stop_;
+  uint32_t dump_seq_ = 0;
+  std::set<int> present_;  // ifindexes reported present and not removed since
+  // Receive buffer (start(), then the watcher thread only); nlmsghdr-aligned.
+  std::vector<nlmsghdr> buffer_ = std::vector<nlmsghdr>((64 << 10) / sizeof(nlmsghdr));
+  std::thread thread_;  // last: joined before anything above goes
+};
+
+}  // namespace bpfex

@@ -1,0 +1,31 @@
+/* Small helpers shared by every bpfex BPF program (kernel side only; kernel/log2_histogram.h holds
+ * the one rule shared with user space). */
+#ifndef BPFEX_BPF_H
+#define BPFEX_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+/*
+ * Returns the value slot for key in a per-CPU hash map, inserting a zeroed value if the key is new.
+ * NULL when the map is full: the caller counts that as a label overflow. A concurrent insert of the
+ * same key on another CPU makes our BPF_NOEXIST update fail with EEXIST; the second lookup finds it.
+ */
+static __always_inline void *bpfex_lookup_or_init(void *map, const void *key, const void *zero)
+{
+	void *val = bpf_map_lookup_elem(map, key);
+	if (val)
+		return val;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* Adds delta to slot index of a per-CPU array of __u64. */
+static __always_inline void bpfex_array_add(void *map, __u32 index, __u64 delta)
+{
+	__u64 *val = bpf_map_lookup_elem(map, &index);
+	if (val)
+		*val += delta;
+}
+
+#endif /* BPFEX_BPF_H */

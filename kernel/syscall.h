@@ -1,0 +1,46 @@
+/* Types shared by kernel/syscall.bpf.c and exporter/modules/syscall.cpp. Fixed-width types only. */
+#ifndef BPFEX_KERNEL_SYSCALL_H
+#define BPFEX_KERNEL_SYSCALL_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Syscall numbers below this get a histogram row; x86_64 and arm64 numbers are below 512 (x32
+ * numbers carry bit 30 and are skipped). A power of two so that masking keeps the verifier happy. */
+#define SYSCALL_NR_MAX 512
+
+/* One histogram row per syscall, a struct of u64 like every per-CPU value bpfex reads:
+ *   slot[SYSCALL_SLOT_SUM]            latency summed in ns
+ *   slot[SYSCALL_SLOT_ERR_OVERFLOW]   failed calls not counted by errno because the errno map was full
+ *   slot[SYSCALL_SLOT_BUCKET0 + i]    calls in bucket i, i in [0, nbuckets]; i == nbuckets is +Inf */
+#define SYSCALL_ROW_SLOTS 32
+#define SYSCALL_SLOT_SUM 0
+#define SYSCALL_SLOT_ERR_OVERFLOW 1
+#define SYSCALL_SLOT_BUCKET0 2
+/* Finite buckets a row can hold (one slot is left for +Inf). */
+#define SYSCALL_MAX_BUCKETS (SYSCALL_ROW_SLOTS - SYSCALL_SLOT_BUCKET0 - 1)
+
+#define SYSCALL_COMM_LEN 16
+
+struct syscall_row {
+	__u64 slot[SYSCALL_ROW_SLOTS];
+};
+
+/* A call in flight, per task (BPF side only; bench/syscall/minimal.bpf.c uses it too). */
+struct syscall_start {
+	__u64 ts; /* bpf_ktime_get_ns() at enter; 0 when no call is in flight */
+	__u32 nr;
+	__u32 pad;
+};
+
+struct syscall_error_key {
+	__u32 nr;
+	__u32 err; /* positive errno */
+};
+
+struct syscall_comm_key {
+	char comm[SYSCALL_COMM_LEN];
+};
+
+#endif /* BPFEX_KERNEL_SYSCALL_H */

@@ -1,0 +1,124 @@
+// net/link_watcher: what rtnetlink says about a namespace's interfaces, seen from a namespace the
+// test creates (nothing else adds or removes interfaces there).
+#include <net/if.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "net/link_watcher.h"
+#include "netns.h"
+
+using namespace bpfex;
+using namespace bpfex::test;
+
+namespace {
+
+// Records what the watcher reports; waits for it with a bound.
+class Recorder final : public LinkObserver {
+ public:
+  void link_present(const LinkInfo& link) override {
+    std::lock_guard lock(mutex_);
+    present_[link.ifindex] = link;
+    ++events_;
+    changed_.notify_all();
+  }
+  void link_removed(int ifindex) override {
+    std::lock_guard lock(mutex_);
+    present_.erase(ifindex);
+    ++removals_;
+    ++events_;
+    changed_.notify_all();
+  }
+  // Waits up to 5 s for pred(present interfaces by ifindex).
+  template <class Pred>
+  bool wait_for(Pred pred) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(5), [&] { return pred(present_); });
+  }
+  std::map<int, LinkInfo> present() {
+    std::lock_guard lock(mutex_);
+    return present_;
+  }
+  int removals() {
+    std::lock_guard lock(mutex_);
+    return removals_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<int, LinkInfo> present_;
+  int events_ = 0, removals_ = 0;
+};
+
+bool has_name(const std::map<int, LinkInfo>& links, const std::string& name) {
+  for (const auto& [ifindex, link] : links)
+    if (link.name == name) return true;
+  return false;
+}
+
+std::unique_ptr<LinkWatcher> start_in(const NetNs& ns, Recorder& recorder) {
+  std::unique_ptr<LinkWatcher> watcher;
+  REQUIRE(ns.run_inside([&] {
+    auto w = LinkWatcher::start(recorder);
+    if (w) watcher = std::move(w.value());
+  }));
+  REQUIRE(watcher);
+  return watcher;
+}
+
+}  // namespace
+
+TEST_CASE("link watcher: the interfaces that exist are reported before start returns") {
+  NetNs ns;
+  const std::string tok = unique_token(5);
+  sh(ns.exec("ip link add bwa" + tok + " type veth peer name bwb" + tok));
+  Recorder recorder;
+  auto watcher = start_in(ns, recorder);
+  const auto present = recorder.present();  // no waiting: the dump is over
+  CHECK(present.size() == 3);
+  CHECK(has_name(present, "lo"));
+  CHECK(has_name(present, "bwa" + tok));
+  CHECK(has_name(present, "bwb" + tok));
+  for (const auto& [ifindex, link] : present) {
+    INFO(link.name);
+    CHECK(ifindex == link.ifindex);
+    CHECK(link.software == (link.name != "lo"));  // veths have a link kind, lo has none
+    CHECK(link.gso_max_segs > 0);
+  }
+}
+
+TEST_CASE("link watcher: interfaces created, renamed, deleted and moved away are reported") {
+  NetNs ns, other;
+  Recorder recorder;
+  auto watcher = start_in(ns, recorder);
+  const std::string tok = unique_token(5), a = "bwa" + tok, b = "bwb" + tok, renamed = "bwr" + tok;
+  sh(ns.exec("ip link add " + a + " type veth peer name " + b));
+  CHECK(recorder.wait_for([&](const auto& p) { return has_name(p, a) && has_name(p, b); }));
+  sh(ns.exec("ip link set " + a + " name " + renamed));
+  CHECK(recorder.wait_for([&](const auto& p) { return has_name(p, renamed) && !has_name(p, a); }));
+  sh(ns.exec("ip link set " + b + " netns " + other.name));  // what a container runtime does
+  CHECK(recorder.wait_for([&](const auto& p) { return !has_name(p, b); }));
+  CHECK(has_name(recorder.present(), renamed));
+  sh(other.exec("ip link del " + b));  // deletes both ends: renamed goes from ns too
+  CHECK(recorder.wait_for([&](const auto& p) { return p.size() == 1 && has_name(p, "lo"); }));
+  CHECK(recorder.removals() == 2);
+}
+
+TEST_CASE("link watcher: stopping joins its thread and leaks no file descriptors") {
+  NetNs ns;
+  {
+    Recorder warm;
+    auto w = start_in(ns, warm);
+  }
+  const int before = open_fd_count();
+  for (int i = 0; i < 3; ++i) {
+    Recorder recorder;
+    auto watcher = start_in(ns, recorder);
+    CHECK(open_fd_count() > before);
+  }
+  CHECK(open_fd_count() == before);
+}
