@@ -28,6 +28,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib.harness import (Suite, dashboard_queries, effective_config, expect, fail, load_dashboard,  # noqa: E402
@@ -45,43 +46,44 @@ BPFEX, ROOT = parse_args(suite)
 
 # ---------------------------------------------------------------- the pieces, as {module: problems}
 
-def config_problems(root: Path, effective: dict[str, dict]) -> dict[str, list[str]]:
+Problems = dict[str, list[str]]
+
+
+def add_stale(problems: Problems, present: list[str], modules: list[str], where: Callable[[str], str]) -> Problems:
+    """A problem for each name in `present` (pieces the tree has) that is not a registered module;
+    where(name) says which piece it is."""
+    for name in present:
+        if name not in modules:
+            problems.setdefault(name, []).append(f"{where(name)}, for a module the binary does not register")
+    return problems
+
+
+def config_problems(root: Path, effective: dict[str, dict]) -> Problems:
     doc = yaml.safe_load((root / "config" / "bpfex.yaml").read_text()) or {}
     sections = doc.get("modules") or {}
-    out: dict[str, list[str]] = {}
+    out: Problems = {}
     for m, options in effective.items():
         section = sections.get(m)
         if not isinstance(section, dict):
-            out.setdefault(m, []).append(f"config/bpfex.yaml has no section modules.{m}")
-            continue
-        missing = [k for k in options if k not in section]
-        if missing:
-            out.setdefault(m, []).append(f"config/bpfex.yaml modules.{m} lacks option(s) {missing} "
-                                         "that the effective configuration has")
-    for m in sections:
-        if m not in effective:
-            out.setdefault(m, []).append(f"config/bpfex.yaml has a section modules.{m}, a module the binary "
-                                         "does not register")
-    return out
+            out[m] = [f"config/bpfex.yaml has no section modules.{m}"]
+        elif missing := [k for k in options if k not in section]:
+            out[m] = [f"config/bpfex.yaml modules.{m} lacks option(s) {missing} that the effective configuration has"]
+    return add_stale(out, list(sections), list(effective), lambda m: f"config/bpfex.yaml has a section modules.{m}")
 
 
-def dashboard_problems(root: Path, modules: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
+def dashboard_problems(root: Path, modules: list[str]) -> Problems:
+    out: Problems = {}
     for m in modules:
         path = root / "dashboards" / f"{m}.json"
         if not path.exists():
-            out.setdefault(m, []).append(f"no dashboard dashboards/{m}.json")
+            out[m] = [f"no dashboard dashboards/{m}.json"]
             continue
         metrics = {n for q in dashboard_queries(load_dashboard(path)) for n in re.findall(r"\bbpfex_\w+", q)}
         if not any(n.startswith(f"bpfex_{m}_") for n in metrics):
-            out.setdefault(m, []).append(f"dashboards/{m}.json: no panel query uses a bpfex_{m}_ metric "
-                                         f"(it uses {sorted(metrics)})")
-    for path in sorted((root / "dashboards").glob("*.json")):
-        if path.stem not in modules and path.stem not in DASHBOARDS_OF_NO_MODULE:
-            out.setdefault(path.stem, []).append(f"dashboards/{path.name} is the dashboard of a module the binary "
-                                                 f"does not register (dashboards of no module: "
-                                                 f"{sorted(DASHBOARDS_OF_NO_MODULE)})")
-    return out
+            out[m] = [f"dashboards/{m}.json: no panel query uses a bpfex_{m}_ metric (it uses {sorted(metrics)})"]
+    present = [p.stem for p in sorted((root / "dashboards").glob("*.json")) if p.stem not in DASHBOARDS_OF_NO_MODULE]
+    return add_stale(out, present, modules, lambda m: f"dashboards/{m}.json, not in DASHBOARDS_OF_NO_MODULE "
+                                                      f"{sorted(DASHBOARDS_OF_NO_MODULE)}, is a dashboard")
 
 
 def modules_table(readme: str) -> list[str]:
@@ -97,30 +99,18 @@ def modules_table(readme: str) -> list[str]:
     fail('README.md has no modules table (a table whose header starts with "| module |")')
 
 
-def readme_problems(root: Path, modules: list[str]) -> dict[str, list[str]]:
+def readme_problems(root: Path, modules: list[str]) -> Problems:
     table = modules_table((root / "README.md").read_text())
-    out: dict[str, list[str]] = {}
-    for m in modules:
-        if not any(line.startswith(f"| `{m}` |") for line in table):
-            out.setdefault(m, []).append(f"README.md's modules table has no row \"| `{m}` | ...\"")
-    for line in table:
-        row = re.match(r"\| `([^`]+)` \|", line)
-        if row and row.group(1) not in modules:
-            out.setdefault(row.group(1), []).append(f"README.md's modules table has a row for {row.group(1)}, "
-                                                    "a module the binary does not register")
-    return out
+    out: Problems = {m: [f"README.md's modules table has no row \"| `{m}` | ...\""]
+                     for m in modules if not any(line.startswith(f"| `{m}` |") for line in table)}
+    present = [row.group(1) for line in table if (row := re.match(r"\| `([^`]+)` \|", line))]
+    return add_stale(out, present, modules, lambda m: f"README.md's modules table has a row for {m}")
 
 
-def load_problems(loads: dict, modules: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for m in modules:
-        if not callable(loads.get(m)):
-            out.setdefault(m, []).append(f"tests/lib/load.py has no load generator LOADS[{m!r}]")
-    for m in loads:
-        if m not in modules:
-            out.setdefault(m, []).append(f"tests/lib/load.py has a load generator LOADS[{m!r}] for a module "
-                                         "the binary does not register")
-    return out
+def load_problems(loads: dict, modules: list[str]) -> Problems:
+    out: Problems = {m: [f"tests/lib/load.py has no load generator LOADS[{m!r}]"]
+                     for m in modules if not callable(loads.get(m))}
+    return add_stale(out, list(loads), modules, lambda m: f"tests/lib/load.py has a load generator LOADS[{m!r}]")
 
 
 PIECES = {
@@ -140,12 +130,12 @@ def t_registered() -> dict[str, dict]:
     return modules
 
 
-def t_piece(problems: dict[str, list[str]], module: str):
+def t_piece(problems: Problems, module: str):
     if problems.get(module):
         fail("\n".join(problems[module]))
 
 
-def t_no_stale(problems: dict[str, list[str]], modules: list[str]):
+def t_no_stale(problems: Problems, modules: list[str]):
     stale = [p for m, ps in problems.items() if m not in modules for p in ps]
     if stale:
         fail("\n".join(stale))
@@ -177,7 +167,7 @@ def doctored_copy(effective: dict[str, dict]) -> tuple[Path, dict, dict[str, str
     return root, loads, want | {"victim": victim, "stale": stale}
 
 
-def t_checks_find_doctored_pieces(effective: dict[str, dict], real: dict[str, dict[str, list[str]]]):
+def t_checks_find_doctored_pieces(effective: dict[str, dict], real: dict[str, Problems]):
     """`real`: what each piece's check found in the tree itself (reported by the checks above, so
     not again here)."""
     root, loads, want = doctored_copy(effective)
