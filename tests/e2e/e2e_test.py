@@ -274,7 +274,7 @@ suite.check("broken config exits 2 without --config.check", t_broken_config_does
 suite.check("missing config file exits 2 naming the file", t_missing_config)
 
 require_root(suite, "needs root to load BPF programs")
-warning = ensure_tracefs()
+warning = ensure_tracefs(ROOT)
 if warning:
     print(f"e2e: warning: {warning}", flush=True)
 POLL_SECONDS = duration_seconds(str(effective_config(BPFEX, [f"--config.file={CONFIG}"])["poll_interval"]))

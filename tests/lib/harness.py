@@ -13,7 +13,7 @@ What it offers, one implementation each:
 - the network: free_ports, wait_until, http_request / http_get (status, headers, body);
 - metrics: metric_families, sample_values, sample;
 - bpfex: start_bpfex (a Bpfex: its daemon, port, /metrics), wait_healthy, wait_sample_at_least,
-  expect_exact_count, expect_growth, sigterm;
+  expect_exact_count, expect_growth; Daemon.sigterm (how a service manager stops bpfex);
 - Prometheus: start_prometheus (a Prometheus: query, value, ready), finite_values;
 - the configuration: config_check, effective_config, registered_modules, duration_seconds,
   flag_value, replace_flag;
@@ -151,13 +151,14 @@ def temp_dir(prefix: str) -> Path:
     return path
 
 
-def ensure_tracefs() -> str | None:
-    """Mounts tracefs where BPF tracepoint attach (and bpfex's probing) looks for event ids, if it
-    is missing; returns a warning when that was not possible."""
-    if Path("/sys/kernel/tracing/events").is_dir() or Path("/sys/kernel/debug/tracing/events").is_dir():
-        return None
-    proc = run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"], timeout=10)
-    return None if proc.returncode == 0 else "could not mount tracefs on /sys/kernel/tracing\n" + describe(proc)
+def ensure_tracefs(root: Path) -> str | None:
+    """Mounts tracefs, where BPF tracepoint attach (and bpfex's probing) looks for event ids, if it
+    is missing: scripts/lib.sh's ensure_tracefs, which scripts/test.sh runs too (a test run on its
+    own, `ctest -R NAME`, may come first). Returns its warning, if it printed one."""
+    proc = run(["bash", "-c", 'source "$1" && ensure_tracefs', "bash", root / "scripts" / "lib.sh"], timeout=10)
+    if proc.returncode != 0:
+        return describe(proc)
+    return (proc.stdout + proc.stderr).strip() or None
 
 
 # ---------------------------------------------------------------- processes
