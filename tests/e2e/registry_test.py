@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import (Suite, dashboard_queries, effective_config, expect, fail, load_dashboard,  # noqa: E402
+from lib.harness import (Suite, dashboard_queries, expect, fail, load_dashboard, module_options,  # noqa: E402
                          parse_args, temp_dir)
 from lib.load import LOADS  # noqa: E402
 
@@ -123,13 +123,6 @@ PIECES = {
 
 # ---------------------------------------------------------------- checks
 
-def t_registered() -> dict[str, dict]:
-    modules = effective_config(BPFEX).get("modules")
-    if not isinstance(modules, dict) or not modules:
-        fail("the effective configuration has no modules: mapping")
-    return modules
-
-
 def t_piece(problems: Problems, module: str):
     if problems.get(module):
         fail("\n".join(problems[module]))
@@ -185,7 +178,7 @@ def t_checks_find_doctored_pieces(effective: dict[str, dict], real: dict[str, Pr
         fail("\n".join(missed))
 
 
-EFFECTIVE = suite.check("bpfex --config.check prints the registered modules", t_registered)
+EFFECTIVE = suite.check("bpfex --config.check prints the registered modules", module_options, BPFEX)
 if not EFFECTIVE:
     suite.finish()
 MODULES = list(EFFECTIVE)

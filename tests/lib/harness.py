@@ -15,8 +15,8 @@ What it offers, one implementation each:
 - bpfex: start_bpfex (a Bpfex: its daemon, port, /metrics), wait_healthy, wait_sample_at_least,
   expect_exact_count, expect_growth; Daemon.sigterm (how a service manager stops bpfex);
 - Prometheus: start_prometheus (a Prometheus: query, value, ready), finite_values;
-- the configuration: config_check, effective_config, registered_modules, duration_seconds,
-  flag_value, replace_flag;
+- the configuration: config_check, effective_config, module_options, registered_modules,
+  duration_seconds, flag_value, replace_flag;
 - Grafana dashboards: load_dashboard, dashboard_panels, dashboard_queries.
 
 Python 3.11 from Debian (/usr/bin/python3) with python3-yaml; nothing from pip.
@@ -545,13 +545,19 @@ def effective_config(binary: Path, args: Sequence[str] = ()) -> dict:
     return doc
 
 
-def registered_modules(binary: Path) -> list[str]:
-    """The modules the binary has, in registry order: the keys of the `modules:` mapping of the
-    effective built-in configuration (every registered module has its section there)."""
+def module_options(binary: Path) -> dict[str, dict]:
+    """{module: its effective options} for every module the binary registers, in registry order:
+    the `modules:` mapping of the effective built-in configuration (every registered module has its
+    section there)."""
     modules = effective_config(binary).get("modules")
     if not isinstance(modules, dict) or not modules:
         fail(f"the effective configuration of {binary} has no modules: mapping")
-    return list(modules)
+    return modules
+
+
+def registered_modules(binary: Path) -> list[str]:
+    """The modules the binary registers, in registry order."""
+    return list(module_options(binary))
 
 
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
