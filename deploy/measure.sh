@@ -5,7 +5,8 @@
 # Usage: deploy/measure.sh [BPFEX_BINARY [CONFIG [LOAD_SECONDS]]]     (as root)
 #   defaults: build/bpfex, config/bpfex.yaml, 60
 #
-# Load, all on this host and 127.0.0.1 only:
+# Load, all on this host and 127.0.0.1/::1 only: the tests' load generator as a storm
+# (tests/lib/load.py --storm, bounded by LOAD_SECONDS), for every module:
 #   - exec storm: one tight `/bin/true` loop per CPU (every exec runs the exec module's programs);
 #   - more distinct program names than max_comms (1024), so the comm map fills to its cap and the
 #     "other" overflow is used: the largest /metrics the exec module can produce;
@@ -14,7 +15,8 @@
 #     both syscall programs run on every call and the errno map gets entries;
 #   - loopback traffic (network module): `ping -f` to 127.0.0.1 and ::1, a TCP stream over
 #     127.0.0.1, and raw IPv4 packets of experimental protocols 253/254 to 127.0.0.1 (counted in the
-#     hash map, not the per-interface slots). 127.0.0.1/::1 only, all bounded by LOAD_SECONDS;
+#     hash map, not the per-interface slots);
+# and, from here:
 #   - 10 scrapes of /metrics per second (Prometheus scrapes every 15-60 s; this is far more).
 # Sampling: /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime+stime) once per second;
 # BPF map memory: the "memlock" of every map fd bpfex holds (/proc/PID/fdinfo). Since Linux 5.11 map
@@ -29,7 +31,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 BPFEX=${1:-$root/build/bpfex}
 CONFIG=${2:-$root/config/bpfex.yaml}
 LOAD_SECONDS=${3:-60}
-readonly DISTINCT_COMMS=1100 # > max_comms 1024 of config/bpfex.yaml
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "measure: needs root to load BPF programs" >&2
@@ -105,71 +106,8 @@ sample() {
 echo "measure: $BPFEX --config.file=$CONFIG, $(nproc) CPUs, kernel $(uname -r), load ${LOAD_SECONDS}s"
 sample 10 idle
 
-# Distinct names: hard links to /bin/true (a comm is the file name, at most 15 bytes).
-mkdir "$TMP/bin"
-for ((i = 0; i < DISTINCT_COMMS; i++)); do ln /bin/true "$TMP/bin/m$i" 2>/dev/null || cp /bin/true "$TMP/bin/m$i"; done
-(for ((i = 0; i < DISTINCT_COMMS; i++)); do "$TMP/bin/m$i"; done) &
-PIDS+=($!)
-for ((c = 0; c < $(nproc); c++)); do
-  (while :; do /bin/true; done) &
-  PIDS+=($!)
-done
-python3 -c '
-import os
-while True:
-    try:
-        os.execv("/nonexistent/bpfex-measure", ["x"])
-    except OSError:
-        pass
-' &
-PIDS+=($!)
-# Syscalls: getppid (never cached by the C library), stat of a missing file (ENOENT), close(-1)
-# (EBADF), a 1-byte read of /dev/zero.
-for ((c = 0; c < $(nproc); c++)); do
-  timeout "$LOAD_SECONDS" python3 -c '
-import os
-fd = os.open("/dev/zero", os.O_RDONLY)
-while True:
-    os.getppid()
-    os.read(fd, 1)
-    try:
-        os.stat("/nonexistent/bpfex-measure")
-    except OSError:
-        pass
-    try:
-        os.close(-1)
-    except OSError:
-        pass
-' &
-  PIDS+=($!)
-done
-# Loopback traffic, bounded: ping's -w deadline, timeout for the rest.
-ping -q -f -w "$LOAD_SECONDS" 127.0.0.1 >/dev/null 2>&1 &
-PIDS+=($!)
-ping -q -f -w "$LOAD_SECONDS" ::1 >/dev/null 2>&1 &
-PIDS+=($!)
-timeout "$LOAD_SECONDS" python3 -c '
-import socket, threading
-srv = socket.create_server(("127.0.0.1", 0))
-def sink():
-    conn, _ = srv.accept()
-    while conn.recv(1 << 16):
-        pass
-threading.Thread(target=sink, daemon=True).start()
-out = socket.create_connection(srv.getsockname())
-chunk = bytes(1 << 16)
-while True:
-    out.sendall(chunk)
-' &
-PIDS+=($!)
-timeout "$LOAD_SECONDS" python3 -c '
-import socket, time
-raw = [socket.socket(socket.AF_INET, socket.SOCK_RAW, p) for p in (253, 254)]
-while True:
-    for s in raw:
-        s.sendto(b"bpfex-measure", ("127.0.0.1", 0))
-    time.sleep(0.001)
-' &
+# A few seconds more than the sampling: the load runs through all of it, then stops by itself.
+python3 "$root/tests/lib/load.py" --modules exec,syscall,network --seconds $((LOAD_SECONDS + 5)) --storm &
 PIDS+=($!)
 (while :; do curl -s --max-time 5 -o /dev/null "$base/metrics"; sleep 0.1; done) &
 PIDS+=($!)

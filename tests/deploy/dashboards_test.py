@@ -8,13 +8,12 @@ label_values(bpfex_build_info, instance); every panel has a unique id and a grid
 variable; every target has an expr and a unique refId.
 
 Data: starts the real bpfex (config/bpfex.yaml with bpf_stats: true, so the program cost panels
-have data too) and a real Prometheus scraping it every second, generates work for every module
-(execs, failed execs, loopback pings and UDP packets, system calls), then runs every panel's
-query, Grafana variables substituted, as an instant query against Prometheus: it must parse and
-return at least one finite value. The only exemption: a query whose bpfex metric family this
-build does not expose at all (no "# TYPE" line on /metrics) and whose name is in
-MODULE_FAMILIES_NOT_IN_EVERY_BUILD (dashboards of modules that are not registered yet). Every
-exemption is printed.
+have data too) and a real Prometheus scraping it every second, runs the load generator of every
+module the binary registers (tests/lib/load.py LOADS: a registered module without one fails),
+then runs every panel's query, Grafana variables substituted, as an instant query against
+Prometheus: it must parse and return at least one finite value. No exemptions: a query of a bpfex
+metric family the binary does not expose fails (a typo, or the dashboard of a module that is not
+registered, which tests/e2e/registry_test.py names).
 
 Usage: tests/deploy/dashboards_test.py BPFEX_BINARY REPO_ROOT   (root)
 """
@@ -22,24 +21,17 @@ Usage: tests/deploy/dashboards_test.py BPFEX_BINARY REPO_ROOT   (root)
 from __future__ import annotations
 
 import json
-import math
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import threading
-import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import (CheckFailed, Daemon, Suite, expect, fail, free_ports, http_get, metric_families,  # noqa: E402
-                        parse_args, require_root, temp_dir, wait_healthy, wait_until)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import (CheckFailed, Suite, dashboard_panels, expect, fail, finite_values,  # noqa: E402
+                         http_get, load_dashboard, metric_families, parse_args, registered_modules,
+                         require_root, start_bpfex, start_prometheus, temp_dir, wait_healthy, wait_until)
+from lib.load import Load, LoadError  # noqa: E402
 
-# Families of modules that other branches add; their panels may stay empty while the module is not
-# in this build. Never list a family the binary exposes: those must have data.
-MODULE_FAMILIES_NOT_IN_EVERY_BUILD = ("bpfex_syscall_", "bpfex_network_")
 DATASOURCE_REFS = {"${datasource}", "$datasource"}
 # What Grafana would put in for its built-in variables, with a 1 s scrape interval.
 BUILTINS = {
@@ -61,23 +53,8 @@ FILES = sorted((ROOT / "dashboards").glob("*.json"))
 
 # ---------------------------------------------------------------- structure
 
-def load(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckFailed(f"{path.name}: invalid JSON: {e}")
-
-
-def all_panels(dash: dict) -> list[dict]:
-    out = []
-    for p in dash.get("panels", []):
-        out.append(p)
-        out.extend(p.get("panels", []))  # a row's panels (collapsed rows keep them inside)
-    return out
-
-
 def query_panels(dash: dict) -> list[dict]:
-    return [p for p in all_panels(dash) if p.get("type") != "row"]
+    return [p for p in dashboard_panels(dash) if p.get("type") != "row"]
 
 
 def variable(dash: dict, name: str) -> dict | None:
@@ -108,7 +85,7 @@ def t_files_present():
 def t_unique_uids_titles():
     uids, titles = {}, {}
     for f in FILES:
-        d = load(f)
+        d = load_dashboard(f)
         uid, title = d.get("uid"), d.get("title")
         if not uid or not isinstance(uid, str) or len(uid) > 40:
             fail(f"{f.name}: uid {uid!r} must be a string of 1..40 characters")
@@ -122,7 +99,7 @@ def t_unique_uids_titles():
 
 
 def t_structure(path: Path):
-    d = load(path)
+    d = load_dashboard(path)
     problems = []
     if not isinstance(d.get("schemaVersion"), int) or d["schemaVersion"] < 27:
         problems.append(f"schemaVersion {d.get('schemaVersion')!r}: want an integer >= 27")
@@ -137,7 +114,7 @@ def t_structure(path: Path):
         problems.append(f"variable instance uses datasource {inst.get('datasource')!r}, not the variable")
     ids = {}
     boxes = []
-    for p in all_panels(d):
+    for p in dashboard_panels(d):
         pid, title = p.get("id"), p.get("title", "?")
         if not isinstance(pid, int):
             problems.append(f"panel {title!r}: id {pid!r} is not an integer")
@@ -181,72 +158,6 @@ def t_structure(path: Path):
 
 # ---------------------------------------------------------------- live: bpfex + Prometheus + load
 
-class Load(threading.Thread):
-    """Work for every module until stopped: execs (successful and failed), loopback ICMP and UDP,
-    and the system calls all of that makes. Local only (127.0.0.1)."""
-
-    def __init__(self, workdir: Path):
-        super().__init__(daemon=True)
-        self.stop_event = threading.Event()
-        self.prog = workdir / "dash_load"
-        self.prog.write_bytes(Path("/bin/true").read_bytes())
-        self.prog.chmod(0o755)
-        self.missing = str(workdir / "no_such_program")
-        self.ping = shutil.which("ping")
-
-    def run(self):
-        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rx.bind(("127.0.0.1", 0))
-        rx.setblocking(False)
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        last_ping = 0.0
-        while not self.stop_event.is_set():
-            subprocess.run([str(self.prog)], timeout=10)
-            try:
-                subprocess.run([self.missing], timeout=10)
-            except FileNotFoundError:
-                pass
-            for _ in range(20):
-                tx.sendto(b"bpfex dashboards test", rx.getsockname())
-                try:
-                    rx.recv(64)
-                except BlockingIOError:
-                    pass
-            if self.ping and time.monotonic() - last_ping > 10:
-                subprocess.Popen([self.ping, "-c", "5", "-i", "0.2", "-q", "127.0.0.1"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                last_ping = time.monotonic()
-            time.sleep(0.05)
-        rx.close()
-        tx.close()
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(15)
-
-
-def prom_query(prom: str, expr: str) -> dict:
-    url = f"{prom}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    status, body = http_get(url, timeout=10)
-    try:
-        return json.loads(body) | {"http_status": status}
-    except json.JSONDecodeError:
-        return {"status": "error", "error": f"HTTP {status}: {body[:300]}", "http_status": status}
-
-
-def finite_values(result: dict) -> list[float]:
-    data = result.get("data", {})
-    kind, res = data.get("resultType"), data.get("result")
-    values = []
-    if kind == "vector":
-        values = [float(s["value"][1]) for s in res]
-    elif kind == "matrix":
-        values = [float(v[1]) for s in res for v in s["values"]]
-    elif kind == "scalar":
-        values = [float(res[1])]
-    return [v for v in values if math.isfinite(v)]
-
-
 def substitute(expr: str, dash: dict, instance: str) -> str:
     values = dict(BUILTINS)
     for v in dash.get("templating", {}).get("list", []):
@@ -279,67 +190,65 @@ def absent_families(expr: str, exposed: set[str]) -> list[str]:
     return sorted(n for n in names if n not in exposed and re.sub(r"_(bucket|sum|count)$", "", n) not in exposed)
 
 
+def t_load_for(modules: list[str], workdir: Path) -> Load:
+    try:
+        return Load(modules, workdir)
+    except LoadError as e:
+        fail(str(e))
+
+
+def t_load_ran(load: Load):
+    try:
+        load.stop()
+    except LoadError as e:
+        fail(f"a load generator failed, so panels may have lacked data: {e}")
+
+
 def main_live():
     tmp = temp_dir("bpfex-dashboards.")
-    bpfex = prom = load_thread = None
+    modules = registered_modules(BPFEX)
+    # Before anything starts: a module without a load generator would leave its panels empty.
+    load = suite.check(f"a load generator for every registered module ({', '.join(modules)})", t_load_for, modules, tmp)
+    if load is None:
+        suite.finish()
+    config = tmp / "bpfex.yaml"
+    text = (ROOT / "config" / "bpfex.yaml").read_text()
+    if "bpf_stats: false" not in text:
+        suite.fatal("config/bpfex.yaml has no 'bpf_stats: false' line to turn on")
+    config.write_text(text.replace("bpf_stats: false", "bpf_stats: true"))
+    bpfex = start_bpfex(BPFEX, [f"--config.file={config}"], tmp)
+    status = wait_healthy(bpfex)
+    if status != 200:
+        suite.fatal(f"bpfex healthy on {bpfex.base} within 30 s (got {status})", bpfex.daemon.tail())
+    prom = start_prometheus(tmp, [bpfex.instance])
+    load.start()
     try:
-        port, prom_port = free_ports(2)
-        config = tmp / "bpfex.yaml"
-        text = (ROOT / "config" / "bpfex.yaml").read_text()
-        if "bpf_stats: false" not in text:
-            suite.fatal("config/bpfex.yaml has no 'bpf_stats: false' line to turn on")
-        config.write_text(text.replace("bpf_stats: false", "bpf_stats: true"))
-        bpfex = Daemon("bpfex", [str(BPFEX), f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
-                       tmp / "bpfex.log")
-        status = wait_healthy(bpfex, port)
-        if status != 200:
-            suite.fatal(f"bpfex healthy on 127.0.0.1:{port} within 30 s (got {status})", bpfex.tail())
-        (tmp / "prometheus.yml").write_text(f"""global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: bpfex
-    static_configs:
-      - targets: ["127.0.0.1:{port}"]
-""")
-        prom = Daemon("prometheus", ["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
-                                     f"--storage.tsdb.path={tmp / 'data'}",
-                                     f"--web.listen-address=127.0.0.1:{prom_port}"], tmp / "prometheus.log")
-        prom_url = f"http://127.0.0.1:{prom_port}"
-        load_thread = Load(tmp)
-        load_thread.start()
-        instance = f"127.0.0.1:{port}"
-
         def warmed_up() -> bool:
-            r = prom_query(prom_url, f'count_over_time(up{{job="bpfex", instance="{instance}"}}[20s])')
-            v = finite_values(r)
+            v = finite_values(prom.query(f'count_over_time(up{{job="bpfex", instance="{bpfex.instance}"}}[20s])'))
             return bool(v) and v[0] >= 15
         if not wait_until(90, warmed_up, interval=1):
-            suite.fatal("Prometheus scraped bpfex 15 times within 90 s", prom.tail() + "\n" + bpfex.tail())
+            suite.fatal("Prometheus scraped bpfex 15 times within 90 s", prom.daemon.tail() + "\n" + bpfex.daemon.tail())
 
-        _, page = http_get(f"http://127.0.0.1:{port}/metrics")
+        page = bpfex.metrics()
         exposed = metric_families(page)
         suite.check("bpfex exposes BPF run-time stats (bpf_stats: true)", lambda: expect(
             "bpfex_bpf_stats_enabled", re.search(r"^bpfex_bpf_stats_enabled (\S+)", page, re.M).group(1), "1"))
 
         for f in FILES:
-            dash = load(f)
-            suite.check(f"{f.name}: variable queries find this instance", t_variables, dash, prom_url, instance)
+            dash = load_dashboard(f)
+            suite.check(f"{f.name}: variable queries find this instance", t_variables, dash, prom, bpfex.instance)
             for p in query_panels(dash):
                 for t in p.get("targets", []):
                     suite.check(f"{f.name}: {p.get('title')} [{t.get('refId')}]", t_query, dash, t["expr"],
-                                prom_url, instance, exposed)
+                                prom, bpfex.instance, exposed)
+        suite.check(f"load generators ran without failing ({', '.join(modules)})", t_load_ran, load)
     finally:
-        if load_thread:
-            load_thread.stop()
-        for d in (prom, bpfex):
-            if d:
-                d.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        load.abort()
+        prom.daemon.stop()
+        bpfex.daemon.stop()
 
 
-def t_variables(dash: dict, prom: str, instance: str):
+def t_variables(dash: dict, prom, instance: str):
     for v in dash.get("templating", {}).get("list", []):
         if v.get("type") != "query":
             continue
@@ -348,9 +257,8 @@ def t_variables(dash: dict, prom: str, instance: str):
         if not m:
             fail(f"variable {v['name']}: query {q!r} is not label_values(METRIC, LABEL)")
         selector = m.group(1) if v["name"] == "instance" else substitute(m.group(1), dash, instance)
-        url = f"{prom}/api/v1/series?" + urllib.parse.urlencode({"match[]": selector})
-        status, body = http_get(url)
-        series = json.loads(body).get("data", []) if status == 200 else []
+        r = http_get(f"{prom.url}/api/v1/series?" + urllib.parse.urlencode({"match[]": selector}))
+        series = json.loads(r.body).get("data", []) if r.status == 200 else []
         found = {s.get(m.group(2)) for s in series}
         if v["name"] == "instance" and instance not in found:
             fail(f"variable instance: label_values gives {sorted(x for x in found if x)}, not {instance}")
@@ -358,13 +266,13 @@ def t_variables(dash: dict, prom: str, instance: str):
             fail(f"variable {v['name']}: {q} finds no values")
 
 
-def t_query(dash: dict, expr: str, prom: str, instance: str, exposed: set[str]):
+def t_query(dash: dict, expr: str, prom, instance: str, exposed: set[str]):
     q = substitute(expr, dash, instance)
     result = {}
 
     def has_data() -> bool:
         nonlocal result
-        result = prom_query(prom, q)
+        result = prom.query(q)
         if result.get("status") != "success":
             raise CheckFailed(f"query does not run: {result.get('errorType', '')} {result.get('error', result)}\n{q}")
         return bool(finite_values(result))
@@ -374,12 +282,7 @@ def t_query(dash: dict, expr: str, prom: str, instance: str, exposed: set[str]):
         return
     absent = absent_families(q, exposed)
     if absent:  # no point waiting for series of a family bpfex does not have
-        exempt = [f for f in absent if f.startswith(MODULE_FAMILIES_NOT_IN_EVERY_BUILD)]
-        if exempt == absent:
-            suite.note(f"exempt: no data, and this build has no {', '.join(absent)} (module not registered): {q}")
-            return
-        fail(f"no data, and bpfex does not expose {absent} (a typo, or a family of a module not in "
-             f"MODULE_FAMILIES_NOT_IN_EVERY_BUILD)\nquery: {q}")
+        fail(f"no data, and bpfex does not expose {absent} (a typo, or a module that is not registered)\nquery: {q}")
     if wait_until(QUERY_WAIT_SECONDS, has_data, interval=1):
         return
     fail(f"no data within {QUERY_WAIT_SECONDS} s of load\nquery: {q}\nresult: {json.dumps(result.get('data'))[:300]}")

@@ -1,286 +1,72 @@
-"""Shared helpers of the deploy tests (tests/deploy/*_test.py).
-
-Each test is a script run by ctest with the bpfex binary and the repository root as arguments. It
-runs named checks, prints "PASS name" or "FAIL name" plus what differed, and ends with
-"<test>: N passed, M failed". Exit status: 0 all passed, 1 a check failed, 77 skipped (only when a
-test needs root, is not root, and CI is not "true": under CI a skip would hide that nothing ran).
+"""Helpers that only the deploy tests (tests/deploy/*_test.py) use: Kubernetes manifests and
+quantities, capabilities and setpriv, the Dockerfile, YAML comments, systemd units. Everything else
+a test needs (checks, processes, HTTP, metrics, bpfex, Prometheus) is in tests/lib/harness.py.
 
 Python 3.11 from Debian (/usr/bin/python3) with python3-yaml; nothing from pip.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
-import os
 import re
 import shlex
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import CheckFailed, describe, run  # noqa: E402
+
+try:
+    import yaml
+except ImportError:
+    print("FAIL python3-yaml is missing (scripts/install-deps.sh installs it; run with /usr/bin/python3)")
+    sys.exit(1)
 
 
-class CheckFailed(Exception):
-    """A check's verdict: the message says what was expected and what was found."""
+# ---------------------------------------------------------------- Kubernetes manifests
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of duplicate keys silently; kubectl rejects them. So do we."""
 
 
-def fail(message: str) -> None:
-    raise CheckFailed(message)
+def _mapping_without_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
 
-def expect(what: str, got, want) -> None:
-    if got != want:
-        fail(f"{what}: got {got!r}, want {want!r}")
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                             lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
 
 
-class Suite:
-    def __init__(self, name: str):
-        self.name = name
-        self.passed = 0
-        self.failed = 0
-        self.notes: list[str] = []
-
-    def check(self, title: str, fn: Callable, *args, **kwargs):
-        """Runs fn; a CheckFailed or AssertionError is a failure, any other exception too (with
-        its traceback, since that is a bug in the test or an unexpected environment)."""
-        try:
-            result = fn(*args, **kwargs)
-        except CheckFailed as e:
-            self._fail(title, str(e))
-            return None
-        except Exception:  # noqa: BLE001 - reported, never swallowed
-            self._fail(title, traceback.format_exc())
-            return None
-        self.passed += 1
-        print(f"PASS {title}", flush=True)
-        return result
-
-    def _fail(self, title: str, details: str) -> None:
-        self.failed += 1
-        print(f"FAIL {title}", flush=True)
-        for line in details.rstrip().splitlines():
-            print(f"    {line}", flush=True)
-
-    def note(self, message: str) -> None:
-        print(f"NOTE {message}", flush=True)
-
-    def fatal(self, title: str, details: str = "") -> None:
-        """A failure that stops the run (setup could not happen)."""
-        self._fail(title, details)
-        self.finish()
-
-    def finish(self) -> None:
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed", flush=True)
-        sys.exit(0 if self.failed == 0 and self.passed > 0 else 1)
-
-
-def require_root(suite: Suite, why: str) -> None:
-    if os.geteuid() == 0:
-        return
-    if os.environ.get("CI") == "true":
-        suite.fatal(f"must run as root under CI=true (uid {os.geteuid()})", why)
-    if suite.failed:  # a skip must not hide the checks that ran and failed
-        suite.note(f"the rest is skipped: {why} (uid {os.geteuid()})")
-        suite.finish()
-    print(f"{suite.name}: skipped: {why} (uid {os.geteuid()})")
-    sys.exit(77)
-
-
-def parse_args(suite: Suite) -> tuple[Path, Path]:
-    if len(sys.argv) != 3:
-        print(f"usage: {sys.argv[0]} BPFEX_BINARY REPO_ROOT", file=sys.stderr)
-        sys.exit(2)
-    binary, root = Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve()
-    if not os.access(binary, os.X_OK):
-        suite.fatal(f"bpfex binary not found or not executable: {binary}")
-    return binary, root
-
-
-# ---------------------------------------------------------------- processes
-
-def run(cmd: list[str], timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-def describe(proc: subprocess.CompletedProcess, lines: int = 20) -> str:
-    out = [f"command: {shlex.join(str(a) for a in proc.args)}", f"exit status: {proc.returncode}"]
-    for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)):
-        if text:
-            out.append(f"--- {name}")
-            out.extend(text.rstrip().splitlines()[:lines])
-    return "\n".join(out)
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def wait_until(seconds: float, predicate: Callable[[], bool], interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if predicate():
-                return True
-        except Exception:  # noqa: BLE001 - "not yet"
-            pass
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-_DAEMONS: list["Daemon"] = []
-
-
-def _stop_daemons() -> None:
-    for d in reversed(_DAEMONS):
-        d.stop(timeout=5)
-
-
-# Daemons run in process groups of their own, so whoever stops the test does not reach them: stop
-# them whenever the test exits (normally, by an exception, SIGINT or SIGTERM). Every wait in the
-# tests is bounded, so they end well inside ctest's TIMEOUT.
-atexit.register(_stop_daemons)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
-class Daemon:
-    """A background process of ours with its output in a log file, in a process group of its own
-    (so that what it starts, e.g. strace's tracee, goes with it). stop(): TERM to the group, bounded
-    wait, KILL; returns the exit status of the process we started."""
-
-    def __init__(self, name: str, cmd: list[str], log: Path, **kwargs):
-        self.name = name
-        self.cmd = cmd
-        self.log = log
-        self._log_file = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True, **kwargs)
-        _DAEMONS.append(self)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def _signal_group(self, sig: int) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def _group_alive(self) -> bool:
-        """True while a process of our group runs (zombies left to PID 1 do not count)."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] != "Z" and int(fields[2]) == self.proc.pid:
-                return True
-        return False
-
-    def stop(self, timeout: float = 10) -> int | None:
-        # The whole group: strace, for one, blocks SIGTERM while it runs a program (strace -I3)
-        # and exits only once its tracee has.
-        def done() -> bool:
-            return self.proc.poll() is not None and not self._group_alive()
-
-        if not done():
-            self._signal_group(signal.SIGTERM)
-            if not wait_until(timeout, done, interval=0.1):
-                self._signal_group(signal.SIGKILL)
-                self.proc.wait(5)
-        if not self._log_file.closed:
-            self._log_file.close()
-        return self.proc.returncode
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def http_get(url: str, timeout: float = 5) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-
-
-def metric_families(text: str) -> set[str]:
-    """Names of the families a /metrics page declares (# TYPE lines), sampled or not."""
-    return {m.group(1) for m in re.finditer(r"^# TYPE (\S+) \S+$", text, re.M)}
-
-
-def sample_values(text: str, name: str) -> dict[str, float]:
-    """{labels-as-printed: value} of the series of one metric name on a /metrics page."""
+def load_manifests(directory: Path) -> dict[str, list[dict]]:
+    """{file name: its documents} of every *.yaml in directory (raises yaml.YAMLError, also for a
+    duplicate key)."""
     out = {}
-    for m in re.finditer(rf"^{re.escape(name)}(\{{[^}}]*\}})? (\S+)", text, re.M):
-        out[m.group(1) or ""] = float(m.group(2))
+    for f in sorted(directory.glob("*.yaml")):
+        out[f.name] = [d for d in yaml.load_all(f.read_text(), Loader=StrictLoader) if d is not None]
     return out
 
 
-def start_bpfex(binary: Path, args: list[str], log: Path, port: int, prefix: list[str] = ()) -> Daemon:
-    return Daemon("bpfex", [*prefix, str(binary), *args, f"--web.listen-address=127.0.0.1:{port}"], log)
+def cpu_cores(q) -> float:
+    """A Kubernetes CPU quantity ("250m", "1") in cores."""
+    s = str(q)
+    return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
 
 
-def wait_healthy(daemon: Daemon, port: int, seconds: float = 30, want: int = 200) -> int:
-    """Waits for /healthz to answer `want`; returns the last status seen (0: no answer)."""
-    last = 0
-
-    def ready() -> bool:
-        nonlocal last
-        if not daemon.alive():
-            return True
-        try:
-            last, _ = http_get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-        except OSError:
-            last = 0
-        return last == want
-
-    wait_until(seconds, ready)
-    return last
-
-
-# ---------------------------------------------------------------- load
-
-def exec_load(workdir: Path, name: str = "dpl_load", runs: int = 50, failing: int = 10) -> None:
-    """Successful execs of a uniquely named copy of /bin/true, and execs of a missing path."""
-    prog = workdir / name
-    if not prog.exists():
-        prog.write_bytes(Path("/bin/true").read_bytes())
-        prog.chmod(0o755)
-    for _ in range(runs):
-        subprocess.run([str(prog)], check=True, timeout=10)
-    missing = str(workdir / "no_such_program")
-    for _ in range(failing):
-        try:
-            subprocess.run([missing], timeout=10)
-        except FileNotFoundError:
-            pass
+def memory_bytes(q) -> float:
+    """A Kubernetes memory quantity ("64Mi", "1G", "1000") in bytes."""
+    s = str(q)
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for u, mult in units.items():
+        if s.endswith(u):
+            return float(s[: -len(u)]) * mult
+    return float(s)
 
 
 # ---------------------------------------------------------------- capabilities
@@ -396,21 +182,6 @@ def copies(stage: Stage) -> list[tuple[str | None, list[str], str]]:
     return out
 
 
-def flag_value(args: list[str], flag: str) -> str | None:
-    for a in args:
-        if a.startswith(flag + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
-def replace_flag(args: list[str], flag: str, value: str) -> list[str]:
-    return [f"{flag}={value}" if a.startswith(flag + "=") else a for a in args]
-
-
-def config_check(binary: Path, args: list[str]) -> subprocess.CompletedProcess:
-    return run([str(binary), *args, "--config.check"], timeout=30)
-
-
 # ---------------------------------------------------------------- YAML with comments
 
 def preceding_comments(lines: list[str], index: int) -> list[str]:
@@ -429,17 +200,6 @@ def preceding_comments(lines: list[str], index: int) -> list[str]:
 
 def explains(comments: list[str], min_words: int = 4) -> bool:
     return len(" ".join(comments).split()) >= min_words
-
-
-def temp_dir(prefix: str) -> Path:
-    """A fresh directory, removed when the test exits (after its daemons are stopped)."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp")))
-    def remove() -> None:
-        _stop_daemons()  # atexit runs handlers last-in first-out: daemons may still write here
-        shutil.rmtree(path, ignore_errors=True)
-
-    atexit.register(remove)
-    return path
 
 
 # ---------------------------------------------------------------- systemd units

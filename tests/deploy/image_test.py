@@ -21,9 +21,9 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import (CheckFailed, Suite, copies, describe, expect, fail, image_command, parse_args,  # noqa: E402
-                        parse_dockerfile, run)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import CheckFailed, Suite, describe, expect, fail, parse_args, run  # noqa: E402
+from deploytest import copies, image_command, parse_dockerfile  # noqa: E402
 
 suite = Suite("image")
 BPFEX, ROOT = parse_args(suite)

@@ -20,16 +20,13 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import (CheckFailed, Suite, config_check, copies, describe, expect, explains, fail,  # noqa: E402
-                        flag_value, image_command, parse_args, parse_dockerfile, preceding_comments,
-                        replace_flag, temp_dir)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import (CheckFailed, Suite, config_check, describe, expect, fail, flag_value,  # noqa: E402
+                         parse_args, replace_flag, temp_dir)
+from deploytest import (copies, cpu_cores, explains, image_command, load_manifests,  # noqa: E402
+                        memory_bytes, parse_dockerfile, preceding_comments)
 
-try:
-    import yaml
-except ImportError:
-    print("FAIL python3-yaml is missing (scripts/install-deps.sh installs it; run with /usr/bin/python3)")
-    sys.exit(1)
+import yaml  # noqa: E402
 
 # Capabilities the DaemonSet may add, and why they could be needed at all.
 ALLOWED_CAPS = {
@@ -50,35 +47,8 @@ K8S = ROOT / "deploy" / "kubernetes"
 TMP = temp_dir("bpfex-manifests.")
 
 
-# ---------------------------------------------------------------- loading
-
-class StrictLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of duplicate keys silently; kubectl rejects them. So do we."""
-
-
-def _mapping_without_duplicates(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                             lambda loader, node: _mapping_without_duplicates(loader, node, deep=True))
-
-
-def load_manifests() -> dict[str, list[dict]]:
-    out = {}
-    for f in sorted(K8S.glob("*.yaml")):
-        out[f.name] = [d for d in yaml.load_all(f.read_text(), Loader=StrictLoader) if d is not None]
-    return out
-
-
 try:
-    MANIFESTS = load_manifests()
+    MANIFESTS = load_manifests(K8S)
 except yaml.YAMLError as e:
     suite.fatal("deploy/kubernetes/*.yaml parse", str(e))
 
@@ -112,20 +82,6 @@ def container() -> dict:
 
 def lines_of(kind: str) -> list[str]:
     return (K8S / one(kind)[0]).read_text().splitlines()
-
-
-def cpu_cores(q) -> float:
-    s = str(q)
-    return float(s[:-1]) / 1000 if s.endswith("m") else float(s)
-
-
-def memory_bytes(q) -> float:
-    s = str(q)
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
-    for u, mult in units.items():
-        if s.endswith(u):
-            return float(s[: -len(u)]) * mult
-    return float(s)
 
 
 # ---------------------------------------------------------------- kustomization

@@ -21,23 +21,21 @@ Usage: tests/deploy/privileges_test.py BPFEX_BINARY REPO_ROOT   (root)
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import (CheckFailed, Daemon, Suite, allowed_syscalls, cap_mask, exec_load, expect, fail,  # noqa: E402
-                        flag_value, free_ports, http_get, parse_args, parse_unit, proc_status, replace_flag,
-                        require_root, sample_values, setpriv_prefix, temp_dir, unit_capabilities,
-                        unit_values, wait_until)
-
-import yaml  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import (Bpfex, CheckFailed, Suite, duration_seconds, effective_config, expect,  # noqa: E402
+                         expect_exact_count, expect_growth, fail, parse_args, registered_modules, replace_flag,
+                         require_root, sample_values, start_bpfex, temp_dir, wait_healthy, wait_until)
+from lib.load import failing_execs, run_program, unique_name  # noqa: E402
+from deploytest import (allowed_syscalls, cap_mask, cpu_cores, load_manifests, memory_bytes,  # noqa: E402
+                        parse_unit, proc_status, setpriv_prefix, unit_capabilities, unit_values)
 
 NOBODY = 65534
 EXEC_RUNS = 40
@@ -56,21 +54,15 @@ BPFEX.chmod(0o755)
 DEFAULT_CONFIG = TMP / "bpfex.yaml"
 shutil.copy(ROOT / "config" / "bpfex.yaml", DEFAULT_CONFIG)
 DEFAULT_CONFIG.chmod(0o644)
-PORTS = iter(free_ports(2))
+MODULES = registered_modules(BPFEX)
 
 
 # ---------------------------------------------------------------- what the deploy files say
 
-def k8s_docs():
-    docs = {}
-    for f in (ROOT / "deploy" / "kubernetes").glob("*.yaml"):
-        for d in yaml.safe_load_all(f.read_text()):
-            if d:
-                docs.setdefault(d["kind"], []).append(d)
-    return docs
-
-
-DOCS = k8s_docs()
+DOCS: dict[str, list[dict]] = {}
+for _docs in load_manifests(ROOT / "deploy" / "kubernetes").values():
+    for _d in _docs:
+        DOCS.setdefault(_d["kind"], []).append(_d)
 CONTAINER = [c for c in DOCS["DaemonSet"][0]["spec"]["template"]["spec"]["containers"] if c["name"] == "bpfex"][0]
 K8S_CAPS = {"CAP_" + c for c in CONTAINER["securityContext"]["capabilities"]["add"]}
 K8S_UID = CONTAINER["securityContext"].get("runAsUser", 0)
@@ -85,51 +77,29 @@ ALLOWED_SYSCALLS, _ = allowed_syscalls(UNIT)
 FAMILIES = set(" ".join(unit_values(UNIT, "RestrictAddressFamilies")).split())
 
 
-def memory_bytes(q: str) -> float:
-    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
-    for u, m in units.items():
-        if q.endswith(u):
-            return float(q[: -len(u)]) * m
-    return float(q)
-
-
-def cpu_cores(q: str) -> float:
-    return float(q[:-1]) / 1000 if q.endswith("m") else float(q)
-
-
 # ---------------------------------------------------------------- a run
 
 @dataclass
 class Run:
     name: str
-    daemon: Daemon
-    port: int
-    pid: int
+    bpfex: Bpfex
+    pid: int  # of bpfex itself (under strace, the daemon is strace)
     started: float
     strace_log: Path | None
     exec_name: str
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def metrics(self) -> str:
-        status, body = http_get(self.base + "/metrics")
-        if status != 200:
-            fail(f"GET /metrics: {status}")
-        return body
+    poll_seconds: float
 
 
-def bpfex_pid(daemon: Daemon, strace_log: Path | None) -> int:
+def bpfex_pid(bpfex: Bpfex, strace_log: Path | None) -> int:
     """The bpfex process: setpriv execs it in place; strace runs it as its child. Returns once
     the exec has happened (before, /proc/PID describes setpriv and its capabilities)."""
     if strace_log is None:
         def exec_done() -> bool:
-            return Path(f"/proc/{daemon.pid}/exe").resolve() == BPFEX
+            return Path(f"/proc/{bpfex.daemon.pid}/exe").resolve() == BPFEX
 
         if not wait_until(15, exec_done):
-            raise CheckFailed(f"{BPFEX} never started\n{daemon.tail()}")
-        return daemon.pid
+            raise CheckFailed(f"{BPFEX} never started\n{bpfex.daemon.tail()}")
+        return bpfex.daemon.pid
     pid = 0
 
     def found() -> bool:
@@ -141,49 +111,21 @@ def bpfex_pid(daemon: Daemon, strace_log: Path | None) -> int:
         return False
 
     if not wait_until(15, found):
-        raise CheckFailed(f"{BPFEX} never started under strace\n{daemon.tail()}")
+        raise CheckFailed(f"{BPFEX} never started under strace\n{bpfex.daemon.tail()}")
     return pid
 
 
 def start(name: str, prefix: list[str], args: list[str], strace: bool) -> Run:
-    port = next(PORTS)
-    log = TMP / f"{name}.log"
     strace_log = TMP / f"{name}.strace" if strace else None
-    cmd = [*prefix]
     if strace:
         # strace runs as root outside the sandbox; setpriv, then bpfex, run as its children.
-        cmd = ["strace", "-f", "-qq", "-e", "signal=none", "-o", str(strace_log), *prefix]
-    args = replace_flag(args, "--web.listen-address", f"127.0.0.1:{port}")
-    if not flag_value(args, "--web.listen-address"):
-        args.append(f"--web.listen-address=127.0.0.1:{port}")
-    daemon = Daemon(name, [*cmd, str(BPFEX), *args, "--log.level=info"], log)
-    # Unique per run and within the kernel's 15-byte comm: nothing else can add to its count.
-    run = Run(name, daemon, port, 0, time.monotonic(), strace_log, f"pv{name[0]}_{os.urandom(4).hex()}")
-    run.pid = bpfex_pid(daemon, strace_log)
+        prefix = ["strace", "-f", "-qq", "-e", "signal=none", "-o", str(strace_log), *prefix]
+    poll_seconds = duration_seconds(str(effective_config(BPFEX, args)["poll_interval"]))
+    bpfex = start_bpfex(BPFEX, [*args, "--log.level=info"], TMP, prefix=prefix, name=name)
+    # Unique per run: nothing else can add to its count.
+    run = Run(name, bpfex, 0, time.monotonic(), strace_log, unique_name(f"pv{name[0]}"), poll_seconds)
+    run.pid = bpfex_pid(bpfex, strace_log)
     return run
-
-
-def wait_serving(run: Run) -> int:
-    status = 0
-
-    def answered() -> bool:
-        nonlocal status
-        if not run.daemon.alive():
-            raise CheckFailed(f"bpfex exited with {run.daemon.proc.returncode}\n{run.daemon.tail()}")
-        status, _ = http_get(run.base + "/healthz", timeout=2)
-        return status != 0  # bpfex serves HTTP only once every module has started or failed
-
-    wait_until(30, answered)
-    if status == 0:
-        fail(f"bpfex does not answer on {run.base} within 30 s\n{run.daemon.tail()}")
-    return status
-
-
-def modules_up(run: Run) -> dict[str, float]:
-    ups = sample_values(run.metrics(), "bpfex_module_up")
-    if not ups:
-        fail("no bpfex_module_up series")
-    return {re.search(r'module="([^"]*)"', k).group(1): v for k, v in ups.items()}
 
 
 def t_identity(run: Run, uid: int, caps: set[str]):
@@ -195,33 +137,28 @@ def t_identity(run: Run, uid: int, caps: set[str]):
 
 
 def t_all_modules_up(run: Run):
-    status = wait_serving(run)
-    down = [m for m, v in modules_up(run).items() if v != 1]
+    status = wait_healthy(run.bpfex)
+    if not run.bpfex.daemon.alive():
+        fail(f"bpfex exited with {run.bpfex.daemon.proc.returncode}\n{run.bpfex.daemon.tail()}")
+    ups = {re.search(r'module="([^"]*)"', k).group(1): v
+           for k, v in sample_values(run.bpfex.metrics(), "bpfex_module_up").items()}
+    down = [m for m in MODULES if ups.get(m) != 1]
     if status != 200 or down:
-        fail(f"/healthz {status}, modules down: {down}\n{run.daemon.tail()}")
+        fail(f"/healthz {status}, modules not up: {down} (bpfex_module_up: {ups})\n{run.bpfex.daemon.tail()}")
 
 
 def t_execs_counted(run: Run):
-    exec_load(TMP, run.exec_name, EXEC_RUNS, FAILED_EXECS)
-    series = f'{{comm="{run.exec_name}"}}'
-
-    def counted() -> bool:
-        return sample_values(run.metrics(), "bpfex_exec_total").get(series, 0) >= EXEC_RUNS
-
-    wait_until(15, counted)
-    time.sleep(2.5)  # two more polls: a double count would show by now
-    got = sample_values(run.metrics(), "bpfex_exec_total").get(series)
-    expect(f"bpfex_exec_total{series}", got, float(EXEC_RUNS))
-    errors = sum(sample_values(run.metrics(), "bpfex_exec_errors_total").values())
-    if errors < FAILED_EXECS:
-        fail(f"bpfex_exec_errors_total sums to {errors}, want >= {FAILED_EXECS}")
+    run_program(TMP, run.exec_name, EXEC_RUNS)
+    expect_exact_count(run.bpfex, "bpfex_exec_total", f'comm="{run.exec_name}"', EXEC_RUNS, run.poll_seconds)
+    expect_growth(run.bpfex, "bpfex_exec_errors_total", 'errno="ENOENT"', FAILED_EXECS,
+                  lambda: failing_execs(TMP / "no_such_program", FAILED_EXECS))
 
 
 def scrape_for(run: Run, seconds: float):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for path in ("/metrics", "/", "/healthz"):
-            http_get(run.base + path)
+            run.bpfex.get(path)
         time.sleep(0.1)
 
 
@@ -258,12 +195,7 @@ def t_within_resources(run: Run):
 
 def t_sigterm(run: Run):
     # To bpfex itself: under strace, the daemon is strace, which exits with bpfex's status.
-    os.kill(run.pid, signal.SIGTERM)
-    try:
-        rc = run.daemon.proc.wait(10)
-    except subprocess.TimeoutExpired:
-        fail(f"still running 10 s after SIGTERM\n{run.daemon.tail()}")
-    expect("exit status after SIGTERM", rc, 0)
+    expect("exit status after SIGTERM", run.bpfex.daemon.sigterm(run.pid), 0)
 
 
 # ---------------------------------------------------------------- strace analysis
@@ -334,46 +266,38 @@ def t_no_file_writes(run: Run):
 
 # ---------------------------------------------------------------- the runs
 
-def run_daemonset():
-    args = replace_flag(CONTAINER["args"], "--config.file", str(CONFIGMAP_CONFIG))
-    r = suite.check("A DaemonSet: start as uid 0 with capabilities " + ",".join(sorted(K8S_CAPS)),
-                    start, "daemonset", setpriv_prefix(K8S_CAPS, K8S_UID, K8S_UID, ambient=False), args, False)
+def exercise(name: str, label: str, uid: int, caps: set[str], how: str, prefix: list[str], args: list[str],
+             strace: bool, scrape_seconds: float, checks_after: list[tuple[str, Callable[[Run], None]]]):
+    """One run of bpfex in a sandbox: start, identity, modules, execs, scrapes, then the run's own
+    checks; the daemon is stopped whatever happens."""
+    r = suite.check(f"{label}: start as uid {uid} with {how} " + ",".join(sorted(caps)),
+                    start, name, prefix, args, strace)
     if r is None:
         return
     try:
-        suite.check("A DaemonSet: uid, capabilities and no_new_privs as specified", t_identity, r, K8S_UID, K8S_CAPS)
-        suite.check("A DaemonSet: every module up, /healthz 200", t_all_modules_up, r)
-        suite.check("A DaemonSet: execs counted exactly, failed execs counted", t_execs_counted, r)
-        scrape_for(r, 3)
-        suite.check("A DaemonSet: peak memory within requests, CPU within limits", t_within_resources, r)
-        suite.check("A DaemonSet: SIGTERM exits 0", t_sigterm, r)
+        suite.check(f"{label}: uid, capabilities and no_new_privs as specified", t_identity, r, uid, caps)
+        suite.check(f"{label}: every module up, /healthz 200", t_all_modules_up, r)
+        suite.check(f"{label}: execs counted exactly, failed execs counted", t_execs_counted, r)
+        scrape_for(r, scrape_seconds)
+        for check_title, check in checks_after:
+            suite.check(f"{label}: {check_title}", check, r)
     finally:
-        r.daemon.stop()
-
-
-def run_unit():
-    r = suite.check(f"B unit: start as uid {NOBODY} with ambient " + ",".join(sorted(UNIT_CAPS)), start, "unit",
-                    setpriv_prefix(UNIT_CAPS, NOBODY, NOBODY, ambient=True),
-                    [f"--config.file={DEFAULT_CONFIG}"], True)
-    if r is None:
-        return
-    try:
-        suite.check("B unit: uid, capabilities and no_new_privs", t_identity, r, NOBODY, UNIT_CAPS)
-        suite.check("B unit: every module up, /healthz 200", t_all_modules_up, r)
-        suite.check("B unit: execs counted exactly, failed execs counted", t_execs_counted, r)
-        scrape_for(r, 2)
-        suite.check("B unit: SIGTERM exits 0", t_sigterm, r)
-        suite.check("B unit: every system call allowed by SystemCallFilter=", t_syscalls_allowed, r)
-        suite.check("B unit: socket families within RestrictAddressFamilies=", t_socket_families, r)
-        suite.check("B unit: no writable+executable memory", t_no_write_execute, r)
-        suite.check("B unit: no file opened for writing", t_no_file_writes, r)
-    finally:
-        r.daemon.stop()
+        r.bpfex.daemon.stop()
 
 
 if shutil.which("strace") is None or shutil.which("setpriv") is None:
     suite.fatal("strace and setpriv are needed (scripts/install-deps.sh installs them)")
-run_daemonset()
-run_unit()
+exercise("daemonset", "A DaemonSet", K8S_UID, K8S_CAPS, "capabilities",
+         setpriv_prefix(K8S_CAPS, K8S_UID, K8S_UID, ambient=False),
+         replace_flag(CONTAINER["args"], "--config.file", str(CONFIGMAP_CONFIG)), False, 3,
+         [("peak memory within requests, CPU within limits", t_within_resources),
+          ("SIGTERM exits 0", t_sigterm)])
+exercise("unit", "B unit", NOBODY, UNIT_CAPS, "ambient", setpriv_prefix(UNIT_CAPS, NOBODY, NOBODY, ambient=True),
+         [f"--config.file={DEFAULT_CONFIG}"], True, 2,
+         [("SIGTERM exits 0", t_sigterm),
+          ("every system call allowed by SystemCallFilter=", t_syscalls_allowed),
+          ("socket families within RestrictAddressFamilies=", t_socket_families),
+          ("no writable+executable memory", t_no_write_execute),
+          ("no file opened for writing", t_no_file_writes)])
 shutil.rmtree(TMP, ignore_errors=True)
 suite.finish()

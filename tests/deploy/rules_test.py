@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import Suite, describe, fail, parse_args, run  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import Suite, describe, fail, parse_args, run  # noqa: E402
 
 import yaml  # noqa: E402
 

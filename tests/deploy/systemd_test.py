@@ -24,10 +24,10 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploytest import (Suite, allowed_syscalls, config_check, describe, expect, fail, flag_value,  # noqa: E402
-                        parse_args, parse_unit, replace_flag, run, temp_dir, unit_capabilities, unit_last,
-                        unit_values)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lib.harness import (Suite, config_check, describe, expect, fail, flag_value, parse_args,  # noqa: E402
+                         replace_flag, run, temp_dir)
+from deploytest import allowed_syscalls, parse_unit, unit_capabilities, unit_last, unit_values  # noqa: E402
 
 # CAP_DAC_READ_SEARCH: the tracepoint fallbacks read ids in tracefs, which is root-only (mode 0700).
 ALLOWED_CAPS = {"CAP_BPF", "CAP_PERFMON", "CAP_NET_ADMIN", "CAP_SYS_RESOURCE", "CAP_DAC_READ_SEARCH"}

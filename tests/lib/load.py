@@ -1,0 +1,472 @@
+#!/usr/bin/python3
+"""The load generator of bpfex's tests and of deploy/measure.sh: work for each bpfex module.
+
+LOADS maps a module name (as bpfex registers it) to the function that makes work for it:
+  exec     successful execs of a uniquely named copy of /bin/true, failed execs (ENOENT) of a
+           missing path;
+  syscall  cheap system calls, some failing: getppid, a 1-byte read of /dev/zero, stat of a
+           missing file (ENOENT), close(-1) (EBADF);
+  network  loopback UDP and ICMP (ping), over 127.0.0.1 and ::1.
+Each runs until its LoadRun ends (stopped, or its time is up), at one of two intensities:
+  steady   about 20 small rounds a second in one thread: series of every kind appear and keep
+           moving, at little cost (the dashboards test);
+  storm    as much as the machine does (deploy/measure.sh): exec: one /bin/true loop per CPU,
+           more distinct program names (1100) than config/bpfex.yaml's max_comms (1024) so the comm
+           map fills and "other" is used, a failing-exec loop; syscall: one loop per CPU; network:
+           `ping -f` to 127.0.0.1 and ::1, a TCP stream over 127.0.0.1, raw IPv4 packets of the
+           experimental protocols 253/254 to 127.0.0.1. The loops are processes of their own (one
+           Python thread would hold a single CPU).
+Traffic never leaves loopback: every address goes through loopback() first.
+
+In a test:  Load(["exec", "network"], workdir).start() ... .stop()   (a thread; stop() raises
+            LoadError if a generator failed)
+            run_program(workdir, name, n), failing_execs(path, n), ping(address, n): exact work
+            for tests that count.
+As a command (deploy/measure.sh):
+            load.py --modules exec,syscall,network --seconds 60 [--storm]
+            It stops by itself after --seconds, or on SIGTERM/SIGINT, and is silent unless a
+            generator fails (exit status 1).
+
+Python 3 standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+STEADY_ROUNDS_PER_SECOND = 20
+# More distinct program names than config/bpfex.yaml's max_comms (1024): the comm map fills to its
+# cap and the "other" overflow is used, the largest /metrics the exec module can produce.
+DISTINCT_COMMS = 1100
+# A steady ICMP burst this often: enough for rate() over the dashboards' windows, little traffic.
+STEADY_PING_EVERY_SECONDS = 10
+MAX_COMM = 15  # bytes of a task name the kernel keeps
+
+
+class LoadError(Exception):
+    """A generator could not make the work it should (a program failed, a socket did not open)."""
+
+
+def loopback(address: str) -> str:
+    """The address, if it is a loopback one (127.0.0.0/8, ::1): the only place load may go."""
+    if not ipaddress.ip_address(address).is_loopback:
+        raise LoadError(f"{address} is not a loopback address: load goes to 127.0.0.1 and ::1 only")
+    return address
+
+
+def loopback_addresses() -> list[str]:
+    """127.0.0.1, and ::1 where lo has it (IPv6 may be off)."""
+    out = ["127.0.0.1"]
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+            s.bind(("::1", 0))
+        out.append("::1")
+    except OSError:
+        pass
+    return out
+
+
+def unique_name(prefix: str) -> str:
+    """prefix_ + 8 hex digits: unique per run, so that nothing else on the machine adds to the
+    series of a program of that name; within the kernel's 15-byte task name."""
+    name = f"{prefix}_{os.urandom(4).hex()}"
+    if len(name.encode()) > MAX_COMM:
+        raise ValueError(f"{name}: longer than a task name ({MAX_COMM} bytes)")
+    return name
+
+
+# ---------------------------------------------------------------- exact work, for tests that count
+
+def copy_of_true(workdir: Path, name: str) -> Path:
+    """workdir/NAME, a copy of /bin/true: a program whose task name (comm) is NAME."""
+    prog = workdir / name
+    if not prog.exists():
+        shutil.copyfile("/bin/true", prog)
+        prog.chmod(0o755)
+    return prog
+
+
+def spawn_and_wait(prog: Path) -> None:
+    """One successful exec of prog (posix_spawn: fork and exec at the cost of a vfork)."""
+    pid = os.posix_spawn(str(prog), [prog.name], os.environ)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise LoadError(f"{prog} exited with {os.waitstatus_to_exitcode(status)}")
+
+
+def run_program(workdir: Path, name: str, runs: int) -> Path:
+    """Exactly `runs` successful execs of a program whose task name is NAME; returns its path."""
+    prog = copy_of_true(workdir, name)
+    for _ in range(runs):
+        spawn_and_wait(prog)
+    return prog
+
+
+def failing_exec(missing: Path) -> None:
+    """One execve of a missing path, by this process: it fails with ENOENT at the path lookup,
+    before anything of the process is replaced (so it is safe in a thread too)."""
+    if missing.exists():
+        raise LoadError(f"{missing} exists: it must stay missing for execs of it to fail")
+    try:
+        os.execv(missing, [missing.name])
+    except FileNotFoundError:
+        return
+    raise LoadError(f"execv({missing}) did not fail")  # unreachable: a successful execv never returns
+
+
+def failing_execs(missing: Path, n: int) -> None:
+    """Exactly n failed execve calls (ENOENT) of the missing path."""
+    for _ in range(n):
+        failing_exec(missing)
+
+
+def ping_command(address: str, count: int | None = None, interval: float = 0.2, flood_seconds: int | None = None) -> list[str]:
+    cmd = ["ping", "-q", "-n"]
+    if flood_seconds is not None:
+        cmd += ["-f", "-w", str(flood_seconds)]
+    else:
+        # -w: a deadline, so a lost reply cannot keep ping waiting; non-root ping needs -i >= 0.2.
+        cmd += ["-c", str(count), "-i", str(interval), "-w", str(int(count * interval) + 5)]
+    return cmd + [loopback(address)]
+
+
+def ping(address: str, count: int, interval: float = 0.2) -> None:
+    """count ICMP echo requests to a loopback address, each answered (ICMPv6 for ::1)."""
+    proc = subprocess.run(ping_command(address, count, interval), capture_output=True, text=True,
+                          timeout=count * interval + 15)
+    if proc.returncode != 0:
+        raise LoadError(f"ping {address} exited {proc.returncode}: {(proc.stdout + proc.stderr).strip()[-300:]}")
+
+
+class UdpLoopback:
+    """A datagram socket pair per loopback address: send() sends n datagrams to each receiver and
+    reads back what arrived (so the receive queues never fill)."""
+
+    def __init__(self):
+        self.pairs = []
+        for address in loopback_addresses():
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            rx = socket.socket(family, socket.SOCK_DGRAM)
+            rx.bind((loopback(address), 0))
+            rx.setblocking(False)
+            self.pairs.append((socket.socket(family, socket.SOCK_DGRAM), rx, rx.getsockname()))
+
+    def send(self, n: int) -> None:
+        for tx, rx, to in self.pairs:
+            for _ in range(n):
+                tx.sendto(b"bpfex load", to)
+            try:
+                while rx.recv(64):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        for tx, rx, _ in self.pairs:
+            tx.close()
+            rx.close()
+
+
+def syscall_round(fd: int, missing: str) -> None:
+    """Cheap system calls, two of them failing: getppid (never cached by the C library), a 1-byte
+    read of /dev/zero, stat of a missing file (ENOENT), close(-1) (EBADF)."""
+    os.getppid()
+    os.read(fd, 1)
+    try:
+        os.stat(missing)
+    except FileNotFoundError:
+        pass
+    try:
+        os.close(-1)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- storm loops (processes of their own)
+
+def _exec_loop(deadline: float, prog: str) -> None:
+    while time.monotonic() < deadline:
+        spawn_and_wait(Path(prog))
+
+
+def _failing_exec_loop(deadline: float, missing: str) -> None:
+    while time.monotonic() < deadline:
+        failing_exec(Path(missing))
+
+
+def _syscall_loop(deadline: float, missing: str) -> None:
+    fd = os.open("/dev/zero", os.O_RDONLY)
+    while time.monotonic() < deadline:
+        for _ in range(100):  # the deadline is looked at once per 100 rounds: the loop is the load
+            syscall_round(fd, missing)
+
+
+def _tcp_stream(deadline: float) -> None:
+    srv = socket.create_server((loopback("127.0.0.1"), 0))
+
+    def sink():
+        conn, _ = srv.accept()
+        while conn.recv(1 << 16):
+            pass
+
+    threading.Thread(target=sink, daemon=True).start()
+    out = socket.create_connection(srv.getsockname())
+    chunk = bytes(1 << 16)
+    while time.monotonic() < deadline:
+        out.sendall(chunk)
+
+
+def _raw_ip(deadline: float) -> None:
+    """Raw IPv4 packets of the experimental protocols 253 and 254: bpfex counts protocols without
+    a name of their own in a hash map, not in the per-interface slots."""
+    raw = [socket.socket(socket.AF_INET, socket.SOCK_RAW, p) for p in (253, 254)]
+    while time.monotonic() < deadline:
+        for s in raw:
+            s.sendto(b"bpfex load", (loopback("127.0.0.1"), 0))
+        time.sleep(0.001)
+
+
+WORKERS: dict[str, Callable[..., None]] = {
+    "exec_loop": _exec_loop,
+    "failing_exec_loop": _failing_exec_loop,
+    "syscall_loop": _syscall_loop,
+    "tcp_stream": _tcp_stream,
+    "raw_ip": _raw_ip,
+}
+
+
+# ---------------------------------------------------------------- one run of the generators
+
+class LoadRun:
+    """What the generators of one Load share: the work directory, the intensity, when to end, and
+    the processes they started (stopped when the run ends)."""
+
+    def __init__(self, workdir: Path, storm: bool, seconds: float):
+        self.workdir = workdir
+        self.storm = storm
+        self.deadline = time.monotonic() + seconds
+        self.stopped = threading.Event()
+        self.missing = workdir / "no_such_program"
+        self._procs: list[subprocess.Popen] = []
+        self._lock = threading.Lock()
+
+    def running(self) -> bool:
+        return not self.stopped.is_set() and time.monotonic() < self.deadline
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def pause(self) -> None:
+        """Between two steady rounds."""
+        self.stopped.wait(1 / STEADY_ROUNDS_PER_SECOND)
+
+    def wait_end(self) -> None:
+        self.stopped.wait(self.remaining())
+
+    def start(self, cmd: list[str]) -> subprocess.Popen:
+        """A process that ends by itself by the run's end (a deadline of its own) and is stopped
+        then at the latest."""
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with self._lock:
+            self._procs.append(proc)
+        return proc
+
+    def workers(self, name: str, copies: int, *args: object) -> None:
+        """`copies` processes each running the storm loop WORKERS[name] until the run's end."""
+        for _ in range(copies):
+            self.start([sys.executable, "-B", str(Path(__file__).resolve()), "--worker", name,
+                        "--seconds", f"{self.remaining():.1f}", *map(str, args)])
+
+    def failures(self, ignore_signals: bool = False) -> list[str]:
+        """Processes that exited with an error (a kill at the run's end is no error)."""
+        out = []
+        with self._lock:
+            for p in self._procs:
+                rc = p.poll()
+                if rc and not (ignore_signals and rc < 0):
+                    err = p.stderr.read().decode(errors="replace").strip()[-300:] if p.stderr else ""
+                    out.append(f"{' '.join(p.args[-3:])} exited {rc}: {err}")
+        return out
+
+    def end(self) -> None:
+        self.stopped.set()
+        with self._lock:
+            procs = list(self._procs)
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+
+# ---------------------------------------------------------------- the generators, one per module
+
+def exec_load(run: LoadRun) -> None:
+    prog = copy_of_true(run.workdir, unique_name("ld"))
+    if run.storm:
+        run.workers("exec_loop", os.cpu_count() or 1, prog)
+        run.workers("failing_exec_loop", 1, run.missing)
+        names = run.workdir / "comms"
+        names.mkdir(exist_ok=True)
+        for i in range(DISTINCT_COMMS):
+            if not run.running():
+                return
+            p = names / f"m{i}"
+            try:
+                os.link("/bin/true", p)  # a hard link is a new name without a copy
+            except OSError:
+                copy_of_true(names, p.name)
+            spawn_and_wait(p)
+        run.wait_end()
+        return
+    while run.running():
+        spawn_and_wait(prog)
+        failing_exec(run.missing)
+        run.pause()
+
+
+def syscall_load(run: LoadRun) -> None:
+    missing = str(run.missing)
+    if run.storm:
+        run.workers("syscall_loop", os.cpu_count() or 1, missing)
+        run.wait_end()
+        return
+    fd = os.open("/dev/zero", os.O_RDONLY)
+    try:
+        while run.running():
+            for _ in range(10):
+                syscall_round(fd, missing)
+            run.pause()
+    finally:
+        os.close(fd)
+
+
+def network_load(run: LoadRun) -> None:
+    if run.storm:
+        seconds = max(1, int(run.remaining()))
+        for address in loopback_addresses():
+            run.start(ping_command(address, flood_seconds=seconds))
+        run.workers("tcp_stream", 1)
+        run.workers("raw_ip", 1)
+        run.wait_end()
+        return
+    udp = UdpLoopback()
+    last_ping = 0.0
+    try:
+        while run.running():
+            udp.send(20)
+            if time.monotonic() - last_ping >= STEADY_PING_EVERY_SECONDS:
+                for address in loopback_addresses():
+                    run.start(ping_command(address, count=5))
+                last_ping = time.monotonic()
+            run.pause()
+    finally:
+        udp.close()
+
+
+LOADS: dict[str, Callable[[LoadRun], None]] = {
+    "exec": exec_load,
+    "syscall": syscall_load,
+    "network": network_load,
+}
+
+
+class Load(threading.Thread):
+    """Runs the generators of the given modules, each in a thread of its own, until stop() or
+    until `seconds` have passed (so that a forgotten Load still ends)."""
+
+    def __init__(self, modules: list[str], workdir: Path, storm: bool = False, seconds: float = 600):
+        super().__init__(name="load", daemon=True)
+        missing = [m for m in modules if m not in LOADS]
+        if missing:
+            raise LoadError(f"no load generator for module(s) {missing} in tests/lib/load.py LOADS")
+        self.modules = list(modules)
+        self.run_ = LoadRun(workdir, storm, seconds)
+        self.errors: list[str] = []
+        atexit.register(self.run_.end)  # the storm's processes, if the test dies before stop()
+
+    def _generate(self, module: str) -> None:
+        try:
+            LOADS[module](self.run_)
+        except Exception as e:  # noqa: BLE001 - reported by stop()
+            self.errors.append(f"{module}: {type(e).__name__}: {e}")
+            self.run_.stopped.set()
+
+    def run(self) -> None:
+        threads = [threading.Thread(target=self._generate, args=(m,), name=f"load-{m}", daemon=True)
+                   for m in self.modules]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.errors += self.run_.failures(ignore_signals=True)
+        self.run_.end()
+
+    def abort(self) -> None:
+        """Ends the run without a verdict (cleanup after a failure elsewhere)."""
+        self.run_.end()
+        self.join(15)
+
+    def stop(self, timeout: float = 15) -> None:
+        """Ends the run; raises LoadError naming what failed, if anything did."""
+        self.run_.stopped.set()
+        self.join(timeout)
+        if self.is_alive():
+            self.errors.append(f"generators still running {timeout} s after stop")
+            self.run_.end()
+        if self.errors:
+            raise LoadError("; ".join(self.errors))
+
+
+# ---------------------------------------------------------------- command line
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Load for bpfex's modules, on this host and loopback only.")
+    parser.add_argument("--modules", help=f"comma-separated, of {','.join(LOADS)}")
+    parser.add_argument("--seconds", type=float, default=60, help="how long (default 60)")
+    parser.add_argument("--storm", action="store_true", help="as much load as the machine takes")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)  # one storm loop
+    parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    a = parser.parse_args()
+    if a.worker:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        WORKERS[a.worker](time.monotonic() + a.seconds, *a.args)
+        return 0
+    if not a.modules:
+        parser.error("--modules is required")
+    workdir = Path(tempfile.mkdtemp(prefix="bpfex-load."))
+    try:
+        load = Load(a.modules.split(","), workdir, storm=a.storm, seconds=a.seconds)
+        signal.signal(signal.SIGTERM, lambda *_: load.run_.stopped.set())
+        signal.signal(signal.SIGINT, lambda *_: load.run_.stopped.set())
+        load.start()
+        while load.is_alive():
+            load.join(0.5)  # a timeout, so that the signal handlers run
+        load.stop()
+    except LoadError as e:
+        print(f"load: {e}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
