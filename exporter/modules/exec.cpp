@@ -2,16 +2,14 @@
 #include "kernel/exec.h"
 #include "labels/errno.h"
 #include "labels/string.h"
-#include "loader/hooks.h"
 #include "loader/maps.h"
-#include "loader/skeleton.h"
-#include "modules/module.h"
+#include "modules/tracing_module.h"
 #include "skel/exec.skel.h"
 
 namespace bpfex {
 namespace {
 
-class ExecModule final : public Module {
+class ExecModule final : public TracingModule<exec_bpf> {
  public:
   struct Options {
     uint32_t max_comms = 1024;
@@ -24,10 +22,8 @@ class ExecModule final : public Module {
   explicit ExecModule(const Options& options) : options_(options) {}
 
   Status start(Features& features) override {
-    auto skel = Skeleton<exec_bpf>::open();
-    if (!skel) return skel.error().wrap("open");
-    skel_.emplace(std::move(skel.value()));
-    bpf_map__set_max_entries((*skel_)->maps.exec_by_comm, options_.max_comms);
+    if (Status st = open(); !st) return st;
+    bpf_map__set_max_entries(bpf()->maps.exec_by_comm, options_.max_comms);
 
     const std::string execve = features.syscall_symbol("execve");
     const std::string execveat = features.syscall_symbol("execveat");
@@ -45,9 +41,9 @@ class ExecModule final : public Module {
           {Flavour::kretprobe, "exec_kretprobe", execveat},
           {Flavour::tracepoint, "exec_exit_tracepoint", "syscalls/sys_exit_execveat"}}},
     };
-    if (Status st = hooks_.prepare(skel_->object(), hooks, features); !st) return st;
-    if (Status st = skel_->load(); !st) return st;
-    return hooks_.attach();
+    if (Status st = prepare(hooks, features); !st) return st;
+    if (Status st = load(); !st) return st;
+    return attach();
   }
 
   Status read(ModuleReading& out) override {
@@ -56,19 +52,19 @@ class ExecModule final : public Module {
                                 "kernel truncates it). Past max_comms distinct names, comm=\"other\".",
                                 {"comm"});
     Status st = read_percpu_map<exec_comm_key, uint64_t>(
-        bpf_map__fd((*skel_)->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
+        bpf_map__fd(bpf()->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
           execs.add({labels::string_label(k.comm)}, static_cast<double>(v));
         });
     if (!st) return st.error().wrap("read exec_by_comm");
 
-    auto stats = read_percpu_u64_array(bpf_map__fd((*skel_)->maps.exec_stats), EXEC_STAT_MAX);
+    auto stats = read_percpu_u64_array(bpf_map__fd(bpf()->maps.exec_stats), EXEC_STAT_MAX);
     if (!stats) return stats.error().wrap("read exec_stats");
     uint64_t overflow = (*stats)[EXEC_STAT_COMM_OVERFLOW];
     if (overflow > 0) execs.add({"other"}, static_cast<double>(overflow));
 
     auto errors =
         counter_family("bpfex_exec_errors_total", "Failed execve and execveat calls by errno name.", {"errno"});
-    auto by_errno = read_percpu_u64_array(bpf_map__fd((*skel_)->maps.exec_errors), EXEC_ERRNO_SLOTS);
+    auto by_errno = read_percpu_u64_array(bpf_map__fd(bpf()->maps.exec_errors), EXEC_ERRNO_SLOTS);
     if (!by_errno) return by_errno.error().wrap("read exec_errors");
     for (uint32_t slot = 0; slot < EXEC_ERRNO_SLOTS; ++slot) {
       uint64_t n = (*by_errno)[slot];
@@ -83,12 +79,8 @@ class ExecModule final : public Module {
     return {};
   }
 
-  std::vector<LoadedProgram> programs() const override { return hooks_.programs(); }
-
  private:
   Options options_;
-  std::optional<Skeleton<exec_bpf>> skel_;
-  HookSet hooks_;  // declared after skel_: links are destroyed before the object
 };
 
 }  // namespace

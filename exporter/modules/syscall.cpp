@@ -19,10 +19,8 @@
 #include "kernel/syscall.h"
 #include "labels/errno.h"
 #include "labels/syscall.h"
-#include "loader/hooks.h"
 #include "loader/maps.h"
-#include "loader/skeleton.h"
-#include "modules/module.h"
+#include "modules/tracing_module.h"
 #include "skel/syscall.skel.h"
 
 namespace bpfex {
@@ -95,7 +93,7 @@ std::string cgroup2_mount() {
   return "";
 }
 
-class SyscallModule final : public Module {
+class SyscallModule final : public TracingModule<syscall_bpf> {
  public:
   struct Options {
     std::vector<std::string> include;
@@ -137,10 +135,8 @@ class SyscallModule final : public Module {
   explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
 
   Status start(Features& features) override {
-    auto skel = Skeleton<syscall_bpf>::open();
-    if (!skel) return skel.error().wrap("open");
-    skel_.emplace(std::move(skel.value()));
-    auto& s = *skel_;
+    if (Status st = open(); !st) return st;
+    syscall_bpf* s = bpf();
 
     s->rodata->min_shift = buckets_.min_shift;
     s->rodata->nbuckets = buckets_.count;
@@ -168,15 +164,15 @@ class SyscallModule final : public Module {
           {Flavour::tracepoint, "sys_exit_tracepoint", "raw_syscalls/sys_exit"}}},
     };
     // Enter and exit must keep the stamp in the same place: both take the flavour of the weaker.
-    if (Status st = hooks_.prepare(s.object(), hooks, features, FlavourChoice::shared); !st) return st;
-    const bool task_storage = hooks_.chosen_index(0) == 0;  // tp_btf
+    if (Status st = prepare(hooks, features, FlavourChoice::shared); !st) return st;
+    const bool task_storage = chosen_index(0) == 0;  // tp_btf
     // The map the chosen flavour does not use is not created: task storage needs 5.11+.
     bpf_map__set_autocreate(s->maps.task_starts, task_storage);
     if (task_storage) bpf_map__set_max_entries(s->maps.thread_starts, 1);
 
-    if (Status st = s.load(); !st) return st;
+    if (Status st = load(); !st) return st;
     if (Status st = fill_filters(); !st) return st;
-    return hooks_.attach();
+    return attach();
   }
 
   Status read(ModuleReading& out) override {
@@ -192,7 +188,7 @@ class SyscallModule final : public Module {
     HistogramData data;
     data.upper_bounds = upper_bounds_;
     Status st = read_percpu_map<uint32_t, syscall_row>(
-        bpf_map__fd((*skel_)->maps.syscall_rows), [&](const uint32_t& nr, const syscall_row& row) {
+        bpf_map__fd(bpf()->maps.syscall_rows), [&](const uint32_t& nr, const syscall_row& row) {
           data.counts.assign(row.slot + SYSCALL_SLOT_BUCKET0, row.slot + SYSCALL_SLOT_BUCKET0 + buckets_.count + 1);
           uint64_t calls = 0;
           for (uint64_t c : data.counts) calls += c;
@@ -208,7 +204,7 @@ class SyscallModule final : public Module {
         });
     if (!st) return st.error().wrap("read syscall_rows");
     st = read_percpu_map<syscall_error_key, uint64_t>(
-        bpf_map__fd((*skel_)->maps.syscall_errors), [&](const syscall_error_key& k, const uint64_t& n) {
+        bpf_map__fd(bpf()->maps.syscall_errors), [&](const syscall_error_key& k, const uint64_t& n) {
           errors.add({labels::syscall_label(k.nr), labels::errno_label(k.err)}, static_cast<double>(n));
         });
     if (!st) return st.error().wrap("read syscall_errors");
@@ -217,8 +213,6 @@ class SyscallModule final : public Module {
     out.label_overflows = overflow;
     return {};
   }
-
-  std::vector<LoadedProgram> programs() const override { return hooks_.programs(); }
 
  private:
   void set_skipped(__u64* skipped) const {
@@ -253,7 +247,7 @@ class SyscallModule final : public Module {
   }
 
   Status fill_filters() {
-    auto& s = *skel_;
+    syscall_bpf* s = bpf();
     const uint8_t yes = 1;
     for (const auto& comm : options_.comms) {
       syscall_comm_key key{};
@@ -273,8 +267,6 @@ class SyscallModule final : public Module {
   Buckets buckets_;
   std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
   Fd cgroup_fd_;
-  std::optional<Skeleton<syscall_bpf>> skel_;
-  HookSet hooks_;  // declared after skel_: links are destroyed before the object
 };
 
 }  // namespace
