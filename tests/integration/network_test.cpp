@@ -405,9 +405,26 @@ Frame ethernet(uint16_t type) {
   return f;
 }
 void append(Frame& f, const Frame& x) { f.insert(f.end(), x.begin(), x.end()); }
+Frame cat(std::initializer_list<Frame> parts) {
+  Frame f;
+  for (const auto& p : parts) append(f, p);
+  return f;
+}
+// The first n bytes of a header.
+Frame cut(Frame f, size_t n) {
+  f.resize(n);
+  return f;
+}
 void be16(Frame& f, uint16_t v) {
   f.push_back(static_cast<uint8_t>(v >> 8));
   f.push_back(static_cast<uint8_t>(v));
+}
+// A VLAN tag after the ethertype that announced it: TCI, then the next ethertype.
+Frame vlan(uint16_t tci, uint16_t next) {
+  Frame t;
+  be16(t, tci);
+  be16(t, next);
+  return t;
 }
 Frame ipv4(uint8_t proto, uint16_t payload) {
   Frame h = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2};
@@ -512,125 +529,39 @@ TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
     uint8_t family;
     uint16_t proto;
   };
-  std::vector<Case> cases;
-  auto add = [&](std::string name, Frame f, uint8_t family, uint16_t proto) {
-    cases.push_back({std::move(name), std::move(f), family, proto});
-  };
-  {
-    Frame f = ethernet(0x0800);
-    append(f, ipv4(17, 16));
-    append(f, udp(8));
-    add("IPv4 UDP", f, NETWORK_FAMILY_IPV4, 17);
-  }
-  {
-    Frame f = ethernet(0x0800);
-    append(f, ipv4(47, 8));
-    append(f, Frame(8, 0));
-    add("IPv4 GRE", f, NETWORK_FAMILY_IPV4, 47);
-  }
-  {
-    Frame f = ethernet(0x0800);
-    append(f, ipv4(253, 8));
-    append(f, Frame(8, 0));
-    add("IPv4 protocol without a name", f, NETWORK_FAMILY_IPV4, 253);
-  }
+  const Frame any8(8, 0);
   // The kernel's test run refuses an outer ethertype of IP with a short IP header, so truncated
   // headers are tried behind a VLAN tag, which only our parser looks through.
-  {
-    Frame f = ethernet(0x8100);
-    be16(f, 1);
-    be16(f, 0x0800);
-    Frame ip = ipv4(6, 20);
-    ip.resize(5);
-    append(f, ip);
-    add("VLAN + IPv4 header cut at 5 bytes", f, NETWORK_FAMILY_IPV4, NETWORK_PROTO_TRUNCATED);
-  }
-  {
-    Frame f = ethernet(0x8100);
-    be16(f, 1);
-    be16(f, 0x0800);
-    Frame ip = ipv4(6, 20);
-    ip.resize(10);
-    append(f, ip);
-    add("VLAN + IPv4 header cut right after the protocol", f, NETWORK_FAMILY_IPV4, 6);
-  }
-  {
-    Frame f = ethernet(0x8100);
-    be16(f, 1);
-    be16(f, 0x86DD);
-    Frame ip = ipv6(6, 0);
-    ip.resize(5);
-    append(f, ip);
-    add("VLAN + IPv6 header cut before next header", f, NETWORK_FAMILY_IPV6, NETWORK_PROTO_TRUNCATED);
-  }
-  {
-    Frame f = ethernet(0x8100);
-    be16(f, 100);
-    be16(f, 0x0800);
-    append(f, ipv4(17, 16));
-    append(f, udp(8));
-    add("802.1Q + IPv4 UDP", f, NETWORK_FAMILY_IPV4, 17);
-  }
-  {
-    Frame f = ethernet(0x88A8);
-    be16(f, 10);
-    be16(f, 0x8100);
-    be16(f, 20);
-    be16(f, 0x86DD);
-    append(f, ipv6(6, 20));
-    append(f, tcp());
-    add("QinQ (802.1ad + 802.1Q) + IPv6 TCP", f, NETWORK_FAMILY_IPV6, 6);
-  }
-  {
-    Frame f = ethernet(0x8100);
-    be16(f, 100);
-    add("VLAN tag cut before its ethertype", f, NETWORK_FAMILY_OTHER, 0);
-  }
-  {
-    Frame f = ethernet(0x86DD);
-    append(f, ipv6(58, 8));
-    append(f, Frame(8, 0));
-    add("IPv6 ICMPv6", f, NETWORK_FAMILY_IPV6, 58);
-  }
-  {
-    Frame f = ethernet(0x86DD);
-    append(f, ipv6(0, 8 + 8 + 20));
-    append(f, ext(44, 0));
-    append(f, fragment(6));
-    append(f, tcp());
-    add("IPv6 hop-by-hop + fragment + TCP", f, NETWORK_FAMILY_IPV6, 6);
-  }
-  {
-    Frame f = ethernet(0x86DD);
-    append(f, ipv6(60, 24 + 16 + 8 + 8));
-    append(f, ext(51, 2));
-    append(f, ah(43));
-    append(f, ext(17, 0));
-    append(f, udp(0));
-    add("IPv6 destination options + AH + routing + UDP", f, NETWORK_FAMILY_IPV6, 17);
-  }
-  {
-    Frame f = ethernet(0x86DD);
-    append(f, ipv6(0, 8));
-    add("IPv6 says hop-by-hop, no bytes follow", f, NETWORK_FAMILY_IPV6, NETWORK_PROTO_TRUNCATED);
-  }
-  {
-    Frame f = ethernet(0x86DD);
-    append(f, ipv6(0, 7 * 8));
-    for (int i = 0; i < 7; ++i) append(f, ext(i < 6 ? 60 : 17, 0));
-    add("IPv6 chain longer than followed reports where it stopped", f, NETWORK_FAMILY_IPV6, 60);
-  }
-  {
-    Frame f = ethernet(0x0806);
-    append(f, Frame(28, 0));
-    add("ARP", f, NETWORK_FAMILY_OTHER, 0x0806);
-  }
-  {
-    Frame f = ethernet(0x88B5);
-    append(f, Frame(46, 0));
-    add("ethertype without a name", f, NETWORK_FAMILY_OTHER, NETWORK_ETHERTYPE_OTHER);
-  }
-
+  const std::vector<Case> cases = {
+      {"IPv4 UDP", cat({ethernet(0x0800), ipv4(17, 16), udp(8)}), NETWORK_FAMILY_IPV4, 17},
+      {"IPv4 GRE", cat({ethernet(0x0800), ipv4(47, 8), any8}), NETWORK_FAMILY_IPV4, 47},
+      {"IPv4 protocol without a name", cat({ethernet(0x0800), ipv4(253, 8), any8}), NETWORK_FAMILY_IPV4, 253},
+      {"VLAN + IPv4 header cut at 5 bytes", cat({ethernet(0x8100), vlan(1, 0x0800), cut(ipv4(6, 20), 5)}),
+       NETWORK_FAMILY_IPV4, NETWORK_PROTO_TRUNCATED},
+      {"VLAN + IPv4 header cut right after the protocol",
+       cat({ethernet(0x8100), vlan(1, 0x0800), cut(ipv4(6, 20), 10)}), NETWORK_FAMILY_IPV4, 6},
+      {"VLAN + IPv6 header cut before next header", cat({ethernet(0x8100), vlan(1, 0x86DD), cut(ipv6(6, 0), 5)}),
+       NETWORK_FAMILY_IPV6, NETWORK_PROTO_TRUNCATED},
+      {"802.1Q + IPv4 UDP", cat({ethernet(0x8100), vlan(100, 0x0800), ipv4(17, 16), udp(8)}), NETWORK_FAMILY_IPV4, 17},
+      {"QinQ (802.1ad + 802.1Q) + IPv6 TCP",
+       cat({ethernet(0x88A8), vlan(10, 0x8100), vlan(20, 0x86DD), ipv6(6, 20), tcp()}), NETWORK_FAMILY_IPV6, 6},
+      {"VLAN tag cut before its ethertype", cat({ethernet(0x8100), cut(vlan(100, 0), 2)}), NETWORK_FAMILY_OTHER, 0},
+      {"IPv6 ICMPv6", cat({ethernet(0x86DD), ipv6(58, 8), any8}), NETWORK_FAMILY_IPV6, 58},
+      {"IPv6 hop-by-hop + fragment + TCP", cat({ethernet(0x86DD), ipv6(0, 8 + 8 + 20), ext(44, 0), fragment(6), tcp()}),
+       NETWORK_FAMILY_IPV6, 6},
+      {"IPv6 destination options + AH + routing + UDP",
+       cat({ethernet(0x86DD), ipv6(60, 24 + 16 + 8 + 8), ext(51, 2), ah(43), ext(17, 0), udp(0)}), NETWORK_FAMILY_IPV6,
+       17},
+      {"IPv6 says hop-by-hop, no bytes follow", cat({ethernet(0x86DD), ipv6(0, 8)}), NETWORK_FAMILY_IPV6,
+       NETWORK_PROTO_TRUNCATED},
+      {"IPv6 chain longer than followed reports where it stopped",
+       cat({ethernet(0x86DD), ipv6(0, 7 * 8), ext(60, 0), ext(60, 0), ext(60, 0), ext(60, 0), ext(60, 0), ext(60, 0),
+            ext(17, 0)}),
+       NETWORK_FAMILY_IPV6, 60},
+      {"ARP", cat({ethernet(0x0806), Frame(28, 0)}), NETWORK_FAMILY_OTHER, 0x0806},
+      {"ethertype without a name", cat({ethernet(0x88B5), Frame(46, 0)}), NETWORK_FAMILY_OTHER,
+       NETWORK_ETHERTYPE_OTHER},
+  };
   for (const auto& c : cases) {
     INFO(c.name);
     Classified r = run_program(skel, c.frame);
@@ -696,17 +627,10 @@ TEST_CASE("network: every named ethertype keeps its value, and its label is the 
   };
   for (const auto& row : rows) {
     INFO("ethertype " << std::hex << row.ethertype << " " << row.label);
-    Frame f;
-    if (row.ethertype == 0x8100 || row.ethertype == 0x88A8) {
-      f = ethernet(0x88A8);  // two tags are looked through: a third one is what the frame carries
-      be16(f, 10);
-      be16(f, 0x8100);
-      be16(f, 20);
-      be16(f, row.ethertype);
-    } else {
-      f = ethernet(row.ethertype);
-    }
-    append(f, Frame(46, 0));
+    // Two VLAN tags are looked through: a third one is what such a frame carries.
+    const bool tag = row.ethertype == 0x8100 || row.ethertype == 0x88A8;
+    const Frame f = tag ? cat({ethernet(0x88A8), vlan(10, 0x8100), vlan(20, row.ethertype), Frame(46, 0)})
+                        : cat({ethernet(row.ethertype), Frame(46, 0)});
     Classified r = run_program(skel, f);
     REQUIRE(r.err == 0);
     REQUIRE(r.keys == 1);
