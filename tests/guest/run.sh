@@ -267,9 +267,18 @@ if $console; then
   readers+=($!)
 fi
 
+# What the console said last; from just before the first panic or init failure when there is one,
+# since the lines that say why come before the stack dump.
 console_tail() {
-  echo "guest: last lines of the console:" >&2
-  tail -n "${1:-40}" "$tmp/console.log" | sed 's/^/  | /' >&2
+  local first
+  first=$(grep -nE 'Kernel panic|guest-init: FAILED|BUG:|Oops' "$tmp/console.log" | head -n 1 | cut -d: -f1)
+  if [[ -n $first ]]; then
+    echo "guest: the console, from just before the first sign of trouble:" >&2
+    sed -n "$((first > 10 ? first - 10 : 1)),$((first + 30))p" "$tmp/console.log" | sed 's/^/  | /' >&2
+  else
+    echo "guest: last lines of the console:" >&2
+    tail -n "${1:-40}" "$tmp/console.log" | sed 's/^/  | /' >&2
+  fi
 }
 deadline=$((t0 + timeout * 1000))
 boot_deadline=$((t0 + BOOT_TIMEOUT * 1000))
@@ -303,12 +312,6 @@ for p in "${readers[@]}"; do
   for ((i = 0; i < 50; i++)); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 done
 
-# Kernel trouble during the run is worth seeing even when the command passed.
-if grep -qE '(BUG:|Oops|WARNING:|general protection|Kernel panic|Call Trace)' "$tmp/console.log"; then
-  echo "guest: the guest kernel reported trouble:" >&2
-  grep -E -A12 '(BUG:|Oops|WARNING:|general protection|Kernel panic)' "$tmp/console.log" | head -n 60 | sed 's/^/  | /' >&2
-fi
-
 case $outcome in
   timeout)
     echo "guest: timed out after ${timeout}s (--timeout); qemu killed" >&2
@@ -332,5 +335,10 @@ if [[ ! -f $out/rc ]]; then
   exit 125
 fi
 rc=$(<"$out/rc")
+# Kernel trouble during the run is worth seeing even when the command passed.
+if grep -qE '(BUG:|Oops|WARNING:|general protection)' "$tmp/console.log"; then
+  echo "guest: the guest kernel reported trouble during the run:" >&2
+  grep -E -A12 '(BUG:|Oops|WARNING:|general protection)' "$tmp/console.log" | head -n 60 | sed 's/^/  | /' >&2
+fi
 say "exit $rc; booted in $(secs $((t_started - t0))) s, command $(secs $((t_end - t_started))) s, total $(secs $((t_end - t0))) s ($accel)"
 exit "$rc"
