@@ -61,6 +61,10 @@ stage1() {
   "$BB" mount --move /dev /newroot/dev
   "$BB" mount --move /proc /newroot/proc
   "$BB" mount --move /sys /newroot/sys
+  # The host's root stays reachable read-only (the overlay keeps using it where it is): stage 2
+  # shows host directories under /tmp or /run from there.
+  "$BB" mkdir -p /newroot/run/bpfex-guest/host
+  "$BB" mount --move /lower /newroot/run/bpfex-guest/host
   exec "$BB" switch_root /newroot /run/bpfex-guest/busybox sh /run/bpfex-guest/init stage2
 }
 
@@ -109,6 +113,16 @@ stage2() {
   "$BB" mkdir -p "$target"
   "$BB" mount --bind "$GUEST_MODULES" "$target" || die "bind $GUEST_MODULES at $target"
   "$BB" mount -o remount,bind,ro "$target" 2>/dev/null || true
+  # Host directories under /tmp, /run or /dev/shm that the command needs (run.sh --host-dir and
+  # the working directory): an overlay on the host's read-only copy, like the rest of the tree.
+  n=0
+  while read -r dir; do
+    [ -n "$dir" ] || continue
+    n=$((n + 1))
+    "$BB" mkdir -p "$dir" "/run/bpfex-guest/ovl/$n/data" "/run/bpfex-guest/ovl/$n/work"
+    "$BB" mount -t overlay -o "lowerdir=/run/bpfex-guest/host$dir,upperdir=/run/bpfex-guest/ovl/$n/data,workdir=/run/bpfex-guest/ovl/$n/work" \
+      overlay "$dir" || die "overlay of the host's $dir"
+  done <"$OUT/hostdirs"
   # Writable host directories (run.sh --rw DIR): tag and path per line.
   if [ -s "$OUT/rw" ]; then
     while read -r tag dir; do

@@ -27,6 +27,9 @@ usage: tests/guest/run.sh --kernel KERNEL [options] -- COMMAND [ARGS...]
   --memory MB       guest memory (default 2048)
   --cpus N          guest CPUs (default 2)
   --rw DIR          share host directory DIR writable at the same path (repeatable)
+  --host-dir DIR    DIR is under /tmp, /run or /dev/shm (fresh tmpfs in the guest) and must be seen
+                    there all the same (as an overlay on the host's copy); done for the current
+                    directory always (repeatable)
   --env NAME[=VAL]  pass NAME (from here, or set to VAL) into the guest (repeatable); passed always:
                     PATH HOME CI TERM LANG LC_ALL TZ USER LOGNAME
   --accel auto|kvm|tcg  default auto: KVM if a probe boot works within ${KVM_PROBE_TIMEOUT}s, else TCG
@@ -45,7 +48,7 @@ fail() {
 }
 
 kernel="" timeout=600 memory=2048 cpus=2 accel=${BPFEX_GUEST_ACCEL:-auto} append="" console=false quiet=false
-rw_dirs=() env_specs=()
+rw_dirs=() env_specs=() host_dir_args=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --kernel) kernel=${2:-} && shift 2 ;;
@@ -53,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --memory) memory=${2:-} && shift 2 ;;
     --cpus) cpus=${2:-} && shift 2 ;;
     --rw) rw_dirs+=("${2:-}") && shift 2 ;;
+    --host-dir) host_dir_args+=("${2:-}") && shift 2 ;;
     --env) env_specs+=("${2:-}") && shift 2 ;;
     --accel) accel=${2:-} && shift 2 ;;
     --append) append=${2:-} && shift 2 ;;
@@ -82,6 +86,19 @@ command -v modprobe >/dev/null || fail "modprobe (kmod) is missing: run tests/gu
 for d in "${rw_dirs[@]}"; do
   [[ $d == /* && -d $d ]] || fail "--rw $d: not an absolute path of a directory"
 done
+# Host directories the guest's fresh tmpfs mounts would hide (a checkout under /tmp): shown again
+# as overlays, parents before children, a directory inside another listed one left to its parent.
+host_dirs=() candidates=()
+for d in "$PWD" "${host_dir_args[@]}"; do
+  r=$(realpath -e "$d" 2>/dev/null) || fail "--host-dir $d: no such directory"
+  candidates+=("$r")
+done
+while read -r d; do
+  [[ $d =~ ^(/tmp|/run|/dev/shm)(/|$) ]] || continue
+  [[ $d != *[,:]* ]] || fail "$d: a directory with ',' or ':' in its path cannot be an overlay's lower layer"
+  for p in "${host_dirs[@]}"; do [[ $d == "$p" || $d == "$p"/* ]] && continue 2; done
+  host_dirs+=("$d")
+done < <(printf '%s\n' "${candidates[@]}" | awk '{ print length($0) "\t" $0 }' | sort -n | cut -f2-)
 
 # ---------------------------------------------------------------- cleanup
 tmp=$(mktemp -d -t bpfex-guest.XXXXXX)
@@ -203,6 +220,7 @@ shq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
   echo "GUEST_HOSTNAME=$(shq "bpfex-guest-${kernel//./-}")"
 } >"$out/config"
 : >"$out/rw"
+printf '%s\n' "${host_dirs[@]}" | sed '/^$/d' >"$out/hostdirs"
 rw_args=()
 for i in "${!rw_dirs[@]}"; do
   echo "rw$i ${rw_dirs[$i]}" >>"$out/rw"
@@ -226,7 +244,7 @@ done
   printf 'export BPFEX_GUEST=%q\n' "$kernel"
   # shellcheck disable=SC2016  # $(uname -r) is for the guest's bash
   $quiet || printf 'printf "guest: uname -r = %%s (%s, %s CPUs, %s MB)\\n" "$(uname -r)" >&2\n' "$accel" "$cpus" "$memory"
-  # /tmp and /run are the guest's own tmpfs: a directory under them does not exist there.
+  # /tmp and /run are the guest's own tmpfs; what of them the command needs is in hostdirs.
   printf 'cd -- %q || { echo "guest: cannot enter %q in the guest (under /tmp, /run, /dev? those are fresh tmpfs)" >&2; exit 125; }\n' "$PWD" "$PWD"
   printf 'exec'
   printf ' %q' "$@"
@@ -271,7 +289,7 @@ fi
 # since the lines that say why come before the stack dump.
 console_tail() {
   local first
-  first=$(grep -nE 'Kernel panic|guest-init: FAILED|BUG:|Oops' "$tmp/console.log" | head -n 1 | cut -d: -f1)
+  first=$(grep -nE 'Kernel panic|guest-init: FAILED|BUG:|Oops' "$tmp/console.log" | head -n 1 | cut -d: -f1 || true)
   if [[ -n $first ]]; then
     echo "guest: the console, from just before the first sign of trouble:" >&2
     sed -n "$((first > 10 ? first - 10 : 1)),$((first + 30))p" "$tmp/console.log" | sed 's/^/  | /' >&2
@@ -338,7 +356,7 @@ rc=$(<"$out/rc")
 # Kernel trouble during the run is worth seeing even when the command passed.
 if grep -qE '(BUG:|Oops|WARNING:|general protection)' "$tmp/console.log"; then
   echo "guest: the guest kernel reported trouble during the run:" >&2
-  grep -E -A12 '(BUG:|Oops|WARNING:|general protection)' "$tmp/console.log" | head -n 60 | sed 's/^/  | /' >&2
+  { grep -E -A12 '(BUG:|Oops|WARNING:|general protection)' "$tmp/console.log" | head -n 60 | sed 's/^/  | /' >&2; } || true
 fi
 say "exit $rc; booted in $(secs $((t_started - t0))) s, command $(secs $((t_end - t_started))) s, total $(secs $((t_end - t0))) s ($accel)"
 exit "$rc"

@@ -54,6 +54,14 @@ t_basics() {
   head -n 1 "$TMP/e" | grep -q '^guest: uname -r = ' || { show; return 1; }
 }
 
+t_tmp_cwd() {
+  # A working directory under /tmp, which the guest replaces by its own tmpfs: still there,
+  # writable in the guest, untouched on the host.
+  mkdir -p "$TMP/cwd/sub" && echo host >"$TMP/cwd/sub/f"
+  (cd "$TMP/cwd/sub" && guest -- bash -c 'cat f && echo guest >g && cat g && pwd')
+  [[ $(<"$TMP/o") == "$(printf 'host\nguest\n%s' "$TMP/cwd/sub")" && ! -e $TMP/cwd/sub/g ]] || { show; return 1; }
+}
+
 t_not_found() {
   guest -- /nonexistent/command
   [[ $rc -eq 127 ]] || { show; return 1; }
@@ -89,6 +97,7 @@ t_no_boot() {
 # Interrupted after the command started: run.sh exits 130 (INT) / 143 (TERM) and its qemu is gone.
 interrupted() {
   local sig=$1 want=$2 pid i qemu_pids backstop
+  : >"$TMP/e"  # truncated here, not in the child: the wait below must not read the last case's
   # SIGINT stays ignored in a background job of a non-interactive shell; python restores it.
   /usr/bin/python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
     "$run" --kernel "$kernel" -- sleep 1000 >"$TMP/o" 2>"$TMP/e" </dev/null &
@@ -117,6 +126,7 @@ t_sigint() { interrupted INT 130; }
 t_sigterm() { interrupted TERM 143; }
 
 check "exit code, stdout and stderr apart, cwd, environment" t_basics
+check "working directory under /tmp" t_tmp_cwd
 check "command not found: 127" t_not_found
 check "4 MB of output intact" t_large_output
 check "--timeout: qemu killed, exit 124" t_timeout

@@ -82,7 +82,8 @@ host_main() {
   fi
 
   local rc=0
-  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-480}" -- \
+  # --host-dir: a checkout under /tmp (hidden by the guest's own /tmp) is seen all the same.
+  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-480}" --host-dir "$build" --host-dir "$repo" -- \
     "$self" --inside "$kernel" "$build" "$repo" || rc=$?
   case $rc in
     0) ;;
