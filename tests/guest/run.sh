@@ -206,7 +206,7 @@ if [[ $accel == kvm ]]; then
   cpu_args=(-accel kvm -cpu host)
 else
   # max: every instruction TCG can emulate (rdrand seeds the guest's CRNG at once).
-  cpu_args=(-accel tcg -cpu max)
+  cpu_args=(-accel tcg -cpu "${BPFEX_GUEST_TCG_CPU:-max}")
 fi
 
 # ---------------------------------------------------------------- what the guest runs
