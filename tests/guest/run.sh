@@ -172,6 +172,9 @@ if [[ ! -f $initramfs ]]; then
   # Written aside and renamed: a concurrent run never boots a half-written image.
   (cd "$stage" && find . | LC_ALL=C sort | "$bbdir/bin/busybox" cpio -o -H newc 2>/dev/null) >"$initramfs.$$"
   mv "$initramfs.$$" "$initramfs"
+  # Images of this kernel made from an older init.sh are dead weight (a running qemu keeps its open).
+  [[ $initramfs == "$GUEST_CACHE"/* ]] &&
+    find "$GUEST_CACHE/initramfs" -maxdepth 1 -name "$release-*.cpio" ! -name "$(basename "$initramfs")" -delete
 fi
 
 # ---------------------------------------------------------------- KVM or TCG
