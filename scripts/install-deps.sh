@@ -3,6 +3,11 @@
 # Idempotent and quiet: it only calls apt when a package is missing.
 set -euo pipefail
 
+# ---- tests/guest: qemu, kmod, and the pinned Debian guest kernels and busybox, unpacked into
+# /var/cache/bpfex-guest (never installed on this host). Its own idempotent, quiet script.
+"$(dirname "$0")/../tests/guest/fetch.sh"
+# ---- end tests/guest
+
 packages=(
   # build
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
