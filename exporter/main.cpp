@@ -12,6 +12,7 @@
 #include "exposition/snapshot.h"
 #include "gen/version.h"
 #include "http/server.h"
+#include "loader/btf.h"
 #include "loader/features.h"
 #include "loader/program_stats.h"
 #include "loader/skeleton.h"
@@ -65,6 +66,13 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "bpfex: error: %s\n", st.error().message.c_str());
     return kExitConfigError;
   }
+  install_libbpf_logger();  // before anything calls libbpf: its messages go to our log
+  if (flags->btf_path) {
+    if (Status st = check_btf_file(*flags->btf_path); !st) {
+      std::fprintf(stderr, "bpfex: error: flag --btf.path: %s\n", st.error().str().c_str());
+      return kExitConfigError;
+    }
+  }
   if (flags->config_check) {
     std::fputs(dump_config(config).c_str(), stdout);
     std::fprintf(stderr, "bpfex: configuration from %s is valid\n", config.source.c_str());
@@ -72,9 +80,13 @@ int run(int argc, char** argv) {
   }
 
   log_info("starting bpfex", {{"version", BPFEX_VERSION}, {"revision", BPFEX_REVISION}, {"config", config.source}});
-  install_libbpf_logger();
   if (std::string hint = tracefs_hint(); !hint.empty())
     log_warn("tracepoint attach points are unavailable", {{"hint", hint}});
+  const std::string btf_path = flags->btf_path.value_or("");
+  if (std::string hint = missing_btf_hint(btf_path); !hint.empty())
+    log_error("the BPF programs cannot be relocated for this kernel: every module will fail", {{"hint", hint}});
+  else if (!btf_path.empty())
+    log_info("BTF for CO-RE from --btf.path", {{"path", btf_path}});
 
   std::optional<BpfStatsSwitch> stats_switch;
   if (config.bpf_stats) {
@@ -91,7 +103,7 @@ int run(int argc, char** argv) {
     }
   }
 
-  KernelFeatures features;
+  KernelFeatures features(btf_path);
   std::vector<RunningModule> modules = start_modules(config, features);
 
   SnapshotStore snapshots;

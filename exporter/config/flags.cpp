@@ -14,6 +14,8 @@ Flags:
   --web.listen-address=ADDR   address to serve on: :PORT, IPv4:PORT or [IPv6]:PORT (default ":9650")
   --web.telemetry-path=PATH   path of the metrics (default "/metrics")
   --log.level=LEVEL           debug, info, warn or error (default "info")
+  --btf.path=FILE             BTF of this kernel, for kernels without /sys/kernel/btf/vmlinux
+                              (raw BTF or an ELF file with a .BTF section, e.g. from BTFHub)
   --version                   print the version and exit
   -h, --help                  print this help and exit
 
@@ -54,6 +56,8 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       target = &f.listen_address;
     else if (name == "web.telemetry-path")
       target = &f.telemetry_path;
+    else if (name == "btf.path")
+      target = &f.btf_path;
     else if (name != "log.level")
       return Error{EINVAL, "unknown flag --" + name};
     auto v = take_value();

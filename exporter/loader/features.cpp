@@ -71,7 +71,7 @@ int read_int_file(const std::string& path, int fallback) {
 
 }  // namespace
 
-KernelFeatures::KernelFeatures() = default;
+KernelFeatures::KernelFeatures(std::string btf_path) : btf_path_(std::move(btf_path)) {}
 
 KernelFeatures::~KernelFeatures() { btf__free(vmlinux_btf_); }
 
@@ -81,6 +81,7 @@ const struct btf* KernelFeatures::vmlinux_btf() {
     vmlinux_btf_ = btf__load_vmlinux_btf();
     if (!vmlinux_btf_) {
       vmlinux_btf_ = nullptr;
+      // libbpf looks fentry/fexit/tp_btf targets up in the kernel's own BTF, never in --btf.path.
       log_warn("kernel BTF not available; fentry/fexit/tp_btf disabled", {{"err", std::strerror(errno)}});
     }
   }

@@ -35,18 +35,22 @@ class Features {
   virtual bool can_attach(NetdevFlavour flavour) = 0;
   // Name of the syscall entry symbol for a syscall on this architecture ("__x64_sys_execve").
   virtual std::string syscall_symbol(std::string_view syscall) const;
+  // BTF for CO-RE when the kernel's own is not readable (--btf.path, loader/btf.h); "" for the
+  // kernel's.
+  virtual std::string btf_path() const { return ""; }
 };
 
 // Probes the running kernel by loading and attaching tiny programs.
 class KernelFeatures final : public Features {
  public:
-  KernelFeatures();
+  explicit KernelFeatures(std::string btf_path = "");
   ~KernelFeatures() override;
   KernelFeatures(const KernelFeatures&) = delete;
   KernelFeatures& operator=(const KernelFeatures&) = delete;
 
   bool can_attach(Flavour flavour, std::string_view target) override;
   bool can_attach(NetdevFlavour flavour) override;
+  std::string btf_path() const override { return btf_path_; }
 
  private:
   bool probe(Flavour flavour, const std::string& target);
@@ -57,6 +61,7 @@ class KernelFeatures final : public Features {
   bool probe_tcx();
   const struct btf* vmlinux_btf();
 
+  std::string btf_path_;
   std::mutex mutex_;
   std::map<std::pair<Flavour, std::string>, bool> cache_;
   std::map<NetdevFlavour, bool> netdev_cache_;
@@ -71,6 +76,7 @@ class RestrictedFeatures final : public Features {
       : base_(base), denied_(std::move(denied)), denied_netdev_(std::move(denied_netdev)) {}
   bool can_attach(Flavour flavour, std::string_view target) override;
   bool can_attach(NetdevFlavour flavour) override;
+  std::string btf_path() const override { return base_.btf_path(); }
 
  private:
   Features& base_;

@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "base/log.h"
+#include "loader/btf.h"
 
 namespace bpfex {
 namespace {
@@ -18,6 +19,7 @@ int libbpf_print(enum libbpf_print_level level, const char* format, va_list args
   if (n < 0) return 0;
   std::string line(buf);
   while (!line.empty() && line.back() == '\n') line.pop_back();
+  if (line.starts_with("libbpf: ")) line.erase(0, 8);  // quoted as "libbpf: ..." where it is used
   if (line.empty()) return n;
   t_libbpf_lines.push_back(line);
   if (t_libbpf_lines.size() > 64) t_libbpf_lines.pop_front();
@@ -43,10 +45,12 @@ std::string libbpf_log_tail(size_t n) {
   return out;
 }
 
-Error describe_load_error(int err) {
+Error describe_load_error(int err, const std::string& btf_path) {
   Error e = errno_error("load BPF programs", err);
   int code = e.err;
-  if (code == EPERM)
+  if (std::string btf = missing_btf_hint(btf_path); !btf.empty())
+    e.message += " (hint: " + btf + ")";
+  else if (code == EPERM)
     e.message +=
         " (hint: bpfex needs CAP_BPF and CAP_PERFMON, or root; check kernel.unprivileged_bpf_disabled and lockdown)";
   else if (code == EACCES || code == EINVAL)

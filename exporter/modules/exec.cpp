@@ -22,7 +22,7 @@ class ExecModule final : public TracingModule<exec_bpf> {
   explicit ExecModule(const Options& options) : options_(options) {}
 
   Status start(Features& features) override {
-    if (Status st = open(); !st) return st;
+    if (Status st = open(features); !st) return st;
     bpf_map__set_max_entries(bpf()->maps.exec_by_comm, options_.max_comms);
 
     const std::string execve = features.syscall_symbol("execve");

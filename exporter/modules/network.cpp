@@ -98,7 +98,7 @@ class NetworkModule final : public Module, private LinkObserver {
   explicit NetworkModule(const Options& options) : options_(options) {}
 
   Status start(Features& features) override {
-    auto skel = Skeleton<network_bpf>::open();
+    auto skel = Skeleton<network_bpf>::open(features.btf_path());
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));
     // An upper bound (the map is not preallocated): two directions times the rarer protocols seen.

@@ -135,7 +135,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
   explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
 
   Status start(Features& features) override {
-    if (Status st = open(); !st) return st;
+    if (Status st = open(features); !st) return st;
     syscall_bpf* s = bpf();
 
     s->rodata->min_shift = buckets_.min_shift;

@@ -12,7 +12,7 @@
 namespace bpfex {
 
 // S: the bpftool skeleton (skel/<m>.skel.h). A module's start() is
-//   open() -> set read-only data and map sizes through bpf() -> prepare(hooks) -> load() ->
+//   open(features) -> set read-only data and map sizes through bpf() -> prepare(hooks) -> load() ->
 //   fill maps -> attach().
 template <class S>
 class TracingModule : public Module {
@@ -21,14 +21,14 @@ class TracingModule : public Module {
 
  protected:
   // The object exists in user space; nothing is in the kernel yet.
-  Status open() {
-    auto skel = Skeleton<S>::open();
+  Status open(const Features& features) {
+    auto skel = Skeleton<S>::open(features.btf_path());
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));
     return {};
   }
   // The skeleton's maps, programs and read-only data (after open()).
-  S* bpf() const { return skel_->operator->(); }
+  S* bpf() const { return skel_->get(); }
   // Picks each hook's attach point and switches the other programs off (before load).
   Status prepare(const std::vector<Hook>& hooks, Features& features, FlavourChoice choice = FlavourChoice::per_hook) {
     return hooks_.prepare(skel_->object(), hooks, features, choice);

@@ -126,6 +126,60 @@ def t_missing_config():
             fail(f"{what}: stderr does not name {missing}\n" + describe(proc))
 
 
+def t_btf_path_invalid():
+    """--btf.path must name a BTF file: anything else stops bpfex before it loads anything."""
+    not_btf = TMP / "not-btf"
+    not_btf.write_text("no types here\n")
+    for path, why in ((TMP / "no-such.btf", "No such file"), (TMP, "not a regular file"), (not_btf, "not BTF")):
+        for extra in (["--config.check"], [f"--web.listen-address=127.0.0.1:{SPARE_PORT}"]):
+            proc = run_bpfex(f"--btf.path={path}", *extra)
+            if proc.returncode != 2 or "--btf.path" not in proc.stderr or why not in proc.stderr:
+                fail(f"--btf.path={path} {' '.join(extra)}: want exit 2 naming the flag and '{why}'\n" + describe(proc))
+
+
+# ---------------------------------------------------------------- BTF hidden
+# A kernel without /sys/kernel/btf/vmlinux, as seen by a bpfex in a private mount namespace with an
+# empty tmpfs over /sys/kernel/btf: the modules cannot be relocated without --btf.path, and work
+# with it pointing at a copy of the kernel's BTF.
+HIDE_BTF = ["unshare", "--mount", "sh", "-c", 'mount -t tmpfs none /sys/kernel/btf && exec "$0" "$@"']
+
+
+def t_hidden_btf_named():
+    run_ = start_bpfex(BPFEX, [f"--config.file={CONFIG}"], TMP, prefix=HIDE_BTF, name="bpfex-nobtf")
+    try:
+        # bpfex serves HTTP once every module has started or failed.
+        if not wait_until(30, lambda: run_.get("/healthz", timeout=2).status != 0):
+            fail("no answer on /healthz within 30 s\n" + run_.daemon.tail(20))
+        r = run_.get("/healthz")
+        expect("/healthz status without kernel BTF", r.status, 503)
+        for module in MODULES:
+            if f"module {module} is down" not in r.body:
+                fail(f"/healthz does not say module {module} is down:\n{r.body}")
+        for words in ("/sys/kernel/btf/vmlinux", "--btf.path"):
+            if words not in r.body:
+                fail(f"/healthz does not name {words}:\n{r.body}")
+    finally:
+        run_.daemon.stop()
+
+
+def t_hidden_btf_with_path():
+    copy = TMP / "vmlinux.btf"
+    copy.write_bytes(Path("/sys/kernel/btf/vmlinux").read_bytes())
+    run_ = start_bpfex(BPFEX, [f"--config.file={CONFIG}", f"--btf.path={copy}"], TMP, prefix=HIDE_BTF,
+                       name="bpfex-btfpath")
+    try:
+        status = wait_healthy(run_)
+        if status != 200:
+            fail(f"/healthz {status} with --btf.path={copy}\n" + run_.daemon.tail(20))
+        page = run_.get("/").body
+        # The kernel's own BTF is what fentry/fexit/tp_btf attach through: without it, none is used.
+        for flavour in ("tp_btf ", "fentry ", "fexit "):
+            if f"({flavour}" in page:
+                fail(f"a program attached with {flavour.strip()} although the kernel's BTF is hidden:\n{page}")
+    finally:
+        run_.daemon.stop()
+
+
 # ---------------------------------------------------------------- HTTP checks
 
 def t_metrics_endpoint():
@@ -272,6 +326,7 @@ for fixture in BROKEN:
     suite.check(f"--config.check rejects broken/{fixture.name}", t_config_check_broken, fixture)
 suite.check("broken config exits 2 without --config.check", t_broken_config_does_not_start)
 suite.check("missing config file exits 2 naming the file", t_missing_config)
+suite.check("--btf.path that is no BTF file exits 2 naming the flag", t_btf_path_invalid)
 
 require_root(suite, "needs root to load BPF programs")
 warning = ensure_tracefs(ROOT)
@@ -316,4 +371,7 @@ prom.daemon.stop()
 suite.show_logs(bpfex.daemon)
 
 suite.check("SIGTERM: exit 0 within 10 s", lambda: expect("exit status after SIGTERM", bpfex.daemon.sigterm(), 0))
+
+suite.check("kernel BTF hidden: every module down, /healthz names the file and --btf.path", t_hidden_btf_named)
+suite.check("kernel BTF hidden, --btf.path to a copy: healthy, no BTF-attached flavour", t_hidden_btf_with_path)
 suite.finish()

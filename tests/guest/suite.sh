@@ -41,6 +41,15 @@ declare -A EXPECTED=(
   "
 )
 
+# ---------------------------------------------------------------- flavours the integration suite exercises
+# Per kernel, every flavour the integration suite must have attached (its "attached: WHAT PROGRAM
+# FLAVOUR TARGET" lines, forced fallbacks included), each with an exact count in its test. Between
+# the two kernels: every flavour bpfex has (loader/flavour.h).
+declare -A EXERCISED=(
+  [6.1]="fentry fexit kprobe kretprobe tp_btf raw_tp tracepoint tc"
+  [6.12]="fentry fexit kprobe kretprobe tp_btf raw_tp tracepoint tc tcx"
+)
+
 usage() {
   echo "usage: tests/guest/suite.sh KERNEL BPFEX_BUILD_DIR REPO_ROOT" >&2
   exit 2
@@ -121,9 +130,10 @@ check() {
 }
 
 guest_cleanup() {
-  if [[ -n $BPFEX_PID ]] && kill -0 "$BPFEX_PID" 2>/dev/null; then
-    kill -KILL "$BPFEX_PID" 2>/dev/null || true
-  fi
+  local pid
+  for pid in "$BPFEX_PID" "${HIDDEN_PID:-}"; do
+    [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null
+  done
   [[ -n $TMP ]] && rm -rf "$TMP"
   return 0
 }
@@ -146,6 +156,18 @@ t_integration() {
   echo "slowest test cases:"
   grep -E '^[0-9]+\.[0-9]+ s: ' "$TMP/integration.log" | sort -rn | head -n 5 | sed 's/^/  /'
   return "$rc"
+}
+
+t_flavours() {
+  # flavour -> the distinct "what/program" that attached with it
+  awk '$1 == "attached:" { k = $4 SUBSEP $2 "/" $3; if (!(k in seen)) { seen[k] = 1; by[$4] = by[$4] " " $2 "/" $3 } }
+       END { for (f in by) print f ":" by[f] }' "$TMP/integration.log" | sort >"$TMP/flavours"
+  sed 's/^/  /' "$TMP/flavours"
+  local f bad=0
+  for f in ${EXERCISED[$KERNEL]}; do
+    grep -q "^$f:" "$TMP/flavours" || { echo "  $f: never attached by the integration suite on $KERNEL"; bad=1; }
+  done
+  return "$bad"
 }
 
 t_start() {
@@ -250,6 +272,61 @@ t_sigterm() {
   [[ $rc -eq 0 ]] || { echo "exit $rc after SIGTERM"; return 1; }
 }
 
+# A kernel without /sys/kernel/btf/vmlinux, as a bpfex in a private mount namespace with an empty
+# tmpfs over /sys/kernel/btf sees it. hidden_btf_start PORT LOG [FLAGS...]
+hidden_btf_start() {
+  local port=$1 log=$2
+  shift 2
+  # shellcheck disable=SC2016  # $0 and $@ are the inner shell's
+  unshare --mount sh -c 'mount -t tmpfs none /sys/kernel/btf && exec "$0" "$@"' \
+    "$BUILD/bpfex" --config.file="$REPO/config/bpfex.yaml" --web.listen-address="127.0.0.1:$port" "$@" >"$log" 2>&1 &
+  HIDDEN_PID=$!
+  local i code
+  for ((i = 0; i < 450; i++)); do
+    kill -0 "$HIDDEN_PID" 2>/dev/null || { echo "bpfex exited"; return 1; }
+    code=$(curl -sS --max-time 10 -o "$TMP/hidden.body" -w '%{http_code}' "http://127.0.0.1:$port/healthz" 2>/dev/null) || true
+    [[ $code != 000 && -n $code ]] && { HIDDEN_CODE=$code; return 0; }
+    sleep 0.2
+  done
+  echo "no answer on /healthz"
+  return 1
+}
+
+hidden_btf_stop() {
+  [[ -n ${HIDDEN_PID:-} ]] || return 0
+  kill -TERM "$HIDDEN_PID" 2>/dev/null || true
+  wait "$HIDDEN_PID" 2>/dev/null || true
+  HIDDEN_PID=""
+}
+
+t_hidden_btf() {
+  local rc=0
+  hidden_btf_start "$PORT" "$TMP/nobtf.log" || { hidden_btf_stop; return 1; }
+  [[ $HIDDEN_CODE == 503 ]] || { echo "/healthz: $HIDDEN_CODE, want 503"; rc=1; }
+  local words
+  for words in "/sys/kernel/btf/vmlinux" "--btf.path"; do
+    grep -qF -- "$words" "$TMP/hidden.body" || { echo "/healthz does not name $words"; rc=1; }
+  done
+  head -c 600 "$TMP/hidden.body" | sed 's/^/  /'
+  hidden_btf_stop
+  return "$rc"
+}
+
+t_hidden_btf_path() {
+  cp /sys/kernel/btf/vmlinux "$TMP/vmlinux.btf"
+  local rc=0
+  hidden_btf_start "$PORT" "$TMP/btfpath.log" --btf.path="$TMP/vmlinux.btf" || { hidden_btf_stop; return 1; }
+  [[ $HIDDEN_CODE == 200 ]] || { echo "/healthz: $HIDDEN_CODE, want 200"; cat "$TMP/hidden.body"; rc=1; }
+  # fentry/fexit/tp_btf attach through the kernel's own BTF: none of them without it.
+  grep 'module started' "$TMP/btfpath.log" | sed 's/^/  log: /'
+  if grep 'module started' "$TMP/btfpath.log" | grep -qE '=(tp_btf|fentry|fexit) '; then
+    echo "a program attached through the hidden kernel BTF"
+    rc=1
+  fi
+  hidden_btf_stop
+  return "$rc"
+}
+
 guest_main() {
   [[ $# -eq 3 ]] || usage
   KERNEL=$1 BUILD=$2 REPO=$3
@@ -260,6 +337,7 @@ guest_main() {
   local t0=$SECONDS
   check "integration suite" t_integration
   say "integration suite took $((SECONDS - t0)) s"
+  check "integration suite: every flavour of ${EXERCISED[$KERNEL]// /, } attached" t_flavours
   PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   t0=$SECONDS
   check "bpfex starts, /healthz 200" t_start
@@ -268,6 +346,8 @@ guest_main() {
     check "bpfex landing page: attach flavours as EXPECTED for $KERNEL" t_landing
     check "SIGTERM: bpfex exits 0" t_sigterm
   fi
+  check "kernel BTF hidden: every module down, /healthz names the file and --btf.path" t_hidden_btf
+  check "kernel BTF hidden, --btf.path to a copy: every module up, no BTF-attached flavour" t_hidden_btf_path
   say "bpfex checks took $((SECONDS - t0)) s"
   echo "guest $KERNEL: $passed passed, $failed failed"
   [[ $failed -eq 0 ]] && exit 0

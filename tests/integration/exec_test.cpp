@@ -35,7 +35,7 @@ double execs_of(StartedModule& m, const std::string& comm) {
 
 }  // namespace
 
-TEST_CASE("exec: N execs of a uniquely named program read exactly N") {
+TEST_CASE("exec: N execs of a uniquely named program read exactly N", "[exec]") {
   KernelFeatures features;
   auto m = start_module(module_config("exec"), features);
   UniqueTrue prog("it_");
@@ -47,7 +47,7 @@ TEST_CASE("exec: N execs of a uniquely named program read exactly N") {
   CHECK(execs_of(m, prog.comm) == kRuns);
 }
 
-TEST_CASE("exec: a task name that is not UTF-8 is exported repaired, with its exact count") {
+TEST_CASE("exec: a task name that is not UTF-8 is exported repaired, with its exact count", "[exec]") {
   KernelFeatures features;
   auto m = start_module(module_config("exec"), features);
   UniqueTrue prog("u\xff\xc3_");  // a lone 0xFF and a truncated two-byte sequence
@@ -59,7 +59,7 @@ TEST_CASE("exec: a task name that is not UTF-8 is exported repaired, with its ex
   CHECK(labels::is_valid_utf8(serialize_text(r.families)));
 }
 
-TEST_CASE("exec: failed execs are counted by errno name") {
+TEST_CASE("exec: failed execs are counted by errno name", "[exec]") {
   KernelFeatures features;
   auto m = start_module(module_config("exec"), features);
   auto before = m.read().families;
@@ -83,7 +83,7 @@ TEST_CASE("exec: failed execs are counted by errno name") {
   CHECK(value_of(after, "bpfex_exec_errors_total", {"EACCES"}) - eacces0 == kDenied);
 }
 
-TEST_CASE("exec: past max_comms, execs go to comm=\"other\" and count as overflow") {
+TEST_CASE("exec: past max_comms, execs go to comm=\"other\" and count as overflow", "[exec]") {
   KernelFeatures features;
   auto m = start_module(module_config("exec", "    max_comms: 1\n"), features);
   // The one slot fills with whatever execs first; then our distinct programs must overflow.
@@ -106,7 +106,7 @@ TEST_CASE("exec: past max_comms, execs go to comm=\"other\" and count as overflo
   CHECK(series <= 2);  // one comm plus other
 }
 
-TEST_CASE("exec: the attach point falls back when the preferred one is unavailable") {
+TEST_CASE("exec: the attach point falls back when the preferred one is unavailable", "[exec]") {
   KernelFeatures kernel;
   struct Case {
     std::vector<Flavour> denied;
@@ -135,7 +135,45 @@ TEST_CASE("exec: the attach point falls back when the preferred one is unavailab
   }
 }
 
-TEST_CASE("exec: on a kernel without fexit and kprobes, failed execs use the syscall tracepoints") {
+TEST_CASE("exec: failed execs are counted exactly with each flavour of the return hooks", "[exec]") {
+  KernelFeatures kernel;
+  const std::string execve = kernel.syscall_symbol("execve");
+  struct Case {
+    std::vector<Flavour> denied;
+    Flavour want;
+    std::string target;  // what the flavour needs on this kernel
+  };
+  // fexit -> kretprobe -> the syscall exit tracepoints, each forced by denying the ones before it.
+  const std::vector<Case> cases = {
+      {{}, Flavour::fexit, execve},
+      {{Flavour::fexit}, Flavour::kretprobe, execve},
+      {{Flavour::fexit, Flavour::kretprobe}, Flavour::tracepoint, "syscalls/sys_exit_execve"},
+  };
+  for (const auto& c : cases) {
+    INFO("flavour " << flavour_name(c.want));
+    if (!kernel.can_attach(c.want, c.target)) {
+      WARN("this kernel cannot attach " << flavour_name(c.want) << ": the guest kernels (tests/guest) cover it");
+      continue;
+    }
+    RestrictedFeatures features(kernel, c.denied);
+    auto m = start_module(module_config("exec"), features);
+    size_t returns = 0;
+    for (const auto& p : m.module->programs()) {
+      if (p.target.find("execve") == std::string::npos) continue;
+      ++returns;
+      CHECK(p.flavour == flavour_name(c.want));
+    }
+    CHECK(returns >= 1);
+    const double eacces0 = value_of(m.read().families, "bpfex_exec_errors_total", {"EACCES"});
+    UniqueTrue prog("rf_");
+    fs::permissions(prog.path, fs::perms::owner_read | fs::perms::owner_write);
+    constexpr int kDenied = 9;
+    for (int i = 0; i < kDenied; ++i) CHECK(run_and_wait(prog.path) == 127);
+    CHECK(value_of(m.read().families, "bpfex_exec_errors_total", {"EACCES"}) - eacces0 == kDenied);
+  }
+}
+
+TEST_CASE("exec: on a kernel without fexit and kprobes, failed execs use the syscall tracepoints", "[exec]") {
   KernelFeatures kernel;
   const std::string execve = kernel.syscall_symbol("execve");
   const bool fexit = kernel.can_attach(Flavour::fexit, execve);
@@ -152,7 +190,7 @@ TEST_CASE("exec: on a kernel without fexit and kprobes, failed execs use the sys
     CHECK(attach_point.rfind("tracepoint syscalls/sys_exit_execve", 0) == 0);
 }
 
-TEST_CASE("exec: starting and destroying the module leaks no file descriptors") {
+TEST_CASE("exec: starting and destroying the module leaks no file descriptors", "[exec]") {
   KernelFeatures features;
   features.can_attach(Flavour::tp_btf, "sched_process_exec");  // warm the probe cache (holds BTF)
   { auto warm = start_module(module_config("exec"), features); }
@@ -164,7 +202,7 @@ TEST_CASE("exec: starting and destroying the module leaks no file descriptors") 
   CHECK(open_fd_count() == before);
 }
 
-TEST_CASE("exec: a module that cannot attach reports why") {
+TEST_CASE("exec: a module that cannot attach reports why", "[exec]") {
   KernelFeatures kernel;
   RestrictedFeatures nothing(kernel, {Flavour::tp_btf, Flavour::raw_tp, Flavour::tracepoint});
   const ModuleConfig mc = module_config("exec");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -53,6 +54,14 @@ inline ModuleConfig module_config(const std::string& name, const std::string& op
   return *std::get<Config>(r).module(name);
 }
 
+// What attached, one line per program on stderr ("attached: exec exec_tp_btf tp_btf
+// sched_process_exec"), so that a run's log shows which flavours ran on this kernel (the guest lane
+// sums them up: tests/guest/suite.sh).
+inline void report_attached(const std::string& what, const std::vector<LoadedProgram>& programs) {
+  for (const auto& p : programs)
+    std::fprintf(stderr, "attached: %s %s %s %s\n", what.c_str(), p.name.c_str(), p.flavour.c_str(), p.target.c_str());
+}
+
 struct StartedModule {
   std::unique_ptr<Module> module;
 
@@ -70,6 +79,7 @@ inline StartedModule start_module(const ModuleConfig& mc, Features& features) {
   StartedModule m{spec->create(*mc.options)};
   Status st = m.module->start(features);
   if (!st) FAIL("start " << mc.name << ": " << st.error().str());
+  report_attached(mc.name, m.module->programs());
   return m;
 }
 

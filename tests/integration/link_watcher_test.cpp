@@ -72,7 +72,7 @@ std::unique_ptr<LinkWatcher> start_in(const NetNs& ns, Recorder& recorder) {
 
 }  // namespace
 
-TEST_CASE("link watcher: the interfaces that exist are reported before start returns") {
+TEST_CASE("link watcher: the interfaces that exist are reported before start returns", "[net]") {
   NetNs ns;
   const std::string tok = unique_token(5);
   sh(ns.exec("ip link add bwa" + tok + " type veth peer name bwb" + tok));
@@ -91,7 +91,7 @@ TEST_CASE("link watcher: the interfaces that exist are reported before start ret
   }
 }
 
-TEST_CASE("link watcher: interfaces created, renamed, deleted and moved away are reported") {
+TEST_CASE("link watcher: interfaces created, renamed, deleted and moved away are reported", "[net]") {
   NetNs ns, other;
   Recorder recorder;
   auto watcher = start_in(ns, recorder);
@@ -108,7 +108,7 @@ TEST_CASE("link watcher: interfaces created, renamed, deleted and moved away are
   CHECK(recorder.removals() == 2);
 }
 
-TEST_CASE("link watcher: stopping joins its thread and leaks no file descriptors") {
+TEST_CASE("link watcher: stopping joins its thread and leaks no file descriptors", "[net]") {
   NetNs ns;
   {
     Recorder warm;

@@ -32,7 +32,7 @@ bool has_clsact(const std::string& dev) {
 
 }  // namespace
 
-TEST_CASE("netdev attach: tcx links on ingress and egress, gone with the attachment") {
+TEST_CASE("netdev attach: tcx links on ingress and egress, gone with the attachment", "[net]") {
   KernelFeatures kernel;
   if (!kernel.can_attach(NetdevFlavour::tcx)) {
     WARN("this kernel has no tcx (Linux 6.6+): the tc test covers it");
@@ -63,7 +63,7 @@ TEST_CASE("netdev attach: tcx links on ingress and egress, gone with the attachm
   }
 }
 
-TEST_CASE("netdev attach: tc filters on a clsact qdisc; a qdisc we created goes, one we found stays") {
+TEST_CASE("netdev attach: tc filters on a clsact qdisc; a qdisc we created goes, one we found stays", "[net]") {
   NetNs ns;
   Veth veth(ns, 41);
   const int ifindex = static_cast<int>(if_nametoindex(veth.host.c_str()));
@@ -94,7 +94,7 @@ TEST_CASE("netdev attach: tc filters on a clsact qdisc; a qdisc we created goes,
   }
 }
 
-TEST_CASE("netdev attach: an abandoned attachment does not touch the interface that took its ifindex") {
+TEST_CASE("netdev attach: an abandoned attachment does not touch the interface that took its ifindex", "[net]") {
   NetNs ns;
   Fd prog = pass_program();
   const std::string tok = unique_token(5), first = "bna" + tok, second = "bnb" + tok;

@@ -135,7 +135,7 @@ constexpr size_t kEth = 14, kIpv4 = 20, kIpv6 = 40, kUdp = 8;
 
 }  // namespace
 
-TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are counted exactly") {
+TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are counted exactly", "[network]") {
   // tcx where the kernel has it (this one does), and the tc (clsact) fallback of older kernels,
   // taken when probing says tcx is unavailable.
   const bool deny_tcx = GENERATE(false, true);
@@ -229,7 +229,7 @@ TEST_CASE("network: ICMP, UDP and TCP through a veth created after start are cou
   CHECK(sh_output("tc qdisc show dev " + veth.host).find("clsact") == std::string::npos);
 }
 
-TEST_CASE("network: loopback counts every packet once as rx and once as tx, like lo's counters") {
+TEST_CASE("network: loopback counts every packet once as rx and once as tx, like lo's counters", "[network]") {
   // The module started from a thread inside a test namespace watches and attaches there (a thread's
   // network namespace is inherited by the threads it creates), so this lo carries only our traffic.
   NetNs ns;
@@ -242,6 +242,7 @@ TEST_CASE("network: loopback counts every packet once as rx and once as tx, like
     if (module->start(features).ok()) m.emplace(StartedModule{std::move(module)});
   }));
   REQUIRE(m);
+  report_attached("network", m->module->programs());
   // /sys/class/net shows the test process's namespace: read lo's counters from inside ours.
   auto lo_totals = [&] {
     Totals t;
@@ -275,7 +276,7 @@ TEST_CASE("network: loopback counts every packet once as rx and once as tx, like
   CHECK(counted.tx_bytes == after.tx_bytes - before.tx_bytes);
 }
 
-TEST_CASE("network: a TCP transfer and IPv6 traffic agree with the interface's counters") {
+TEST_CASE("network: a TCP transfer and IPv6 traffic agree with the interface's counters", "[network]") {
   KernelFeatures features;
   auto m = start_module(module_config("network"), features);
   NetNs ns;
@@ -308,7 +309,7 @@ TEST_CASE("network: a TCP transfer and IPv6 traffic agree with the interface's c
   CHECK(packets(f, veth.host, "rx", "ipv6", "icmpv6") >= 5);
 }
 
-TEST_CASE("network: a deleted interface stops being exported") {
+TEST_CASE("network: a deleted interface stops being exported", "[network]") {
   KernelFeatures features;
   auto m = start_module(module_config("network"), features);
   NetNs ns;
@@ -329,7 +330,7 @@ TEST_CASE("network: a deleted interface stops being exported") {
   CHECK(module_totals(f, name) == Totals{});
 }
 
-TEST_CASE("network: an interface moved to another namespace stops being exported") {
+TEST_CASE("network: an interface moved to another namespace stops being exported", "[network]") {
   KernelFeatures features;
   auto m = start_module(module_config("network"), features);
   NetNs ns;
@@ -358,7 +359,7 @@ TEST_CASE("network: an interface moved to another namespace stops being exported
   CHECK(seen(a));
 }
 
-TEST_CASE("network: include/exclude patterns and the max_interfaces cap") {
+TEST_CASE("network: include/exclude patterns and the max_interfaces cap", "[network]") {
   KernelFeatures features;
   NetNs ns;
   SECTION("an excluded interface gets no series") {
@@ -381,7 +382,7 @@ TEST_CASE("network: include/exclude patterns and the max_interfaces cap") {
   }
 }
 
-TEST_CASE("network: starting and destroying the module leaks no file descriptors") {
+TEST_CASE("network: starting and destroying the module leaks no file descriptors", "[network]") {
   KernelFeatures features;
   { auto warm = start_module(module_config("network"), features); }
   const int before = open_fd_count();
@@ -520,7 +521,7 @@ Classified run_program(network_bpf* skel, const Frame& frame, bool egress = fals
 
 }  // namespace
 
-TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
+TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)", "[network]") {
   network_bpf* skel = network_bpf::open_and_load();
   REQUIRE(skel);
   struct Case {
@@ -613,7 +614,8 @@ TEST_CASE("network: header parsing of crafted frames (BPF_PROG_TEST_RUN)") {
 // The tables of kernel/network.h, row by row, through the real program: what the BPF side does
 // with each row is what user space names it.
 
-TEST_CASE("network: every named ethertype keeps its value, and its label is the table's (BPF_PROG_TEST_RUN)") {
+TEST_CASE("network: every named ethertype keeps its value, and its label is the table's (BPF_PROG_TEST_RUN)",
+          "[network]") {
   network_bpf* skel = network_bpf::open_and_load();
   REQUIRE(skel);
   struct Row {
@@ -641,7 +643,7 @@ TEST_CASE("network: every named ethertype keeps its value, and its label is the 
   network_bpf::destroy(skel);
 }
 
-TEST_CASE("network: each slot class counts exactly its family and protocol (BPF_PROG_TEST_RUN)") {
+TEST_CASE("network: each slot class counts exactly its family and protocol (BPF_PROG_TEST_RUN)", "[network]") {
   network_bpf* skel = network_bpf::open_and_load();
   REQUIRE(skel);
   network_interface facts{};

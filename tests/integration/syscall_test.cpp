@@ -70,7 +70,7 @@ std::string comms_option(const std::string& comm) { return "    comms: [" + comm
 
 }  // namespace
 
-TEST_CASE("syscall: N sleeps of 2ms count exactly N, with the sum and buckets of 2ms calls") {
+TEST_CASE("syscall: N sleeps of 2ms count exactly N, with the sum and buckets of 2ms calls", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   auto m = start_module(module_config("syscall", comms_option(comm)), features);
@@ -103,7 +103,7 @@ TEST_CASE("syscall: N sleeps of 2ms count exactly N, with the sum and buckets of
   CHECK(h->buckets[24].upper_bound == Approx(17179869184e-9));
 }
 
-TEST_CASE("syscall: N failing calls raise errors_total for that syscall and errno by exactly N") {
+TEST_CASE("syscall: N failing calls raise errors_total for that syscall and errno by exactly N", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   auto m = start_module(module_config("syscall", comms_option(comm)), features);
@@ -123,7 +123,7 @@ TEST_CASE("syscall: N failing calls raise errors_total for that syscall and errn
   CHECK(*r.label_overflows == 0);
 }
 
-TEST_CASE("syscall: past max_error_series, failures count as errno=\"other\" and as overflow") {
+TEST_CASE("syscall: past max_error_series, failures count as errno=\"other\" and as overflow", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   auto m = start_module(module_config("syscall", comms_option(comm) + "    max_error_series: 1\n"), features);
@@ -140,7 +140,7 @@ TEST_CASE("syscall: past max_error_series, failures count as errno=\"other\" and
   CHECK(*r.label_overflows == 9);
 }
 
-TEST_CASE("syscall: with a comms filter only the matching process is counted") {
+TEST_CASE("syscall: with a comms filter only the matching process is counted", "[syscall]") {
   KernelFeatures features;
   const std::string counted = unique_comm(), ignored = unique_comm();
   auto m = start_module(module_config("syscall", comms_option(counted)), features);
@@ -158,7 +158,7 @@ TEST_CASE("syscall: with a comms filter only the matching process is counted") {
   CHECK(calls_of(r.families, "wait4") == 0);
 }
 
-TEST_CASE("syscall: include and exclude choose the syscalls traced") {
+TEST_CASE("syscall: include and exclude choose the syscalls traced", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   auto workload = [] {
@@ -194,7 +194,7 @@ TEST_CASE("syscall: include and exclude choose the syscalls traced") {
   }
 }
 
-TEST_CASE("syscall: a call in flight when the module starts is never observed") {
+TEST_CASE("syscall: a call in flight when the module starts is never observed", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   int first[2], second[2], ready[2];
@@ -229,7 +229,7 @@ TEST_CASE("syscall: a call in flight when the module starts is never observed") 
   CHECK(h->sum < 5.0);
 }
 
-TEST_CASE("syscall: a fork child's return from clone is not a second clone observation") {
+TEST_CASE("syscall: a fork child's return from clone is not a second clone observation", "[syscall]") {
   KernelFeatures features;
   for (const auto& denied : std::vector<std::vector<Flavour>>{{}, {Flavour::tp_btf}}) {
     RestrictedFeatures restricted(features, denied);
@@ -247,7 +247,7 @@ TEST_CASE("syscall: a fork child's return from clone is not a second clone obser
   }
 }
 
-TEST_CASE("syscall: a thread killed in the middle of a call makes at most its one real observation") {
+TEST_CASE("syscall: a thread killed in the middle of a call makes at most its one real observation", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   auto m = start_module(module_config("syscall", comms_option(comm)), features);
@@ -272,7 +272,7 @@ TEST_CASE("syscall: a thread killed in the middle of a call makes at most its on
   }
 }
 
-TEST_CASE("syscall: the raw_tp and tracepoint fallbacks count exactly") {
+TEST_CASE("syscall: the raw_tp and tracepoint fallbacks count exactly", "[syscall]") {
   KernelFeatures kernel;
   struct Case {
     std::vector<Flavour> denied;
@@ -306,7 +306,7 @@ TEST_CASE("syscall: the raw_tp and tracepoint fallbacks count exactly") {
   }
 }
 
-TEST_CASE("syscall: the cgroup filter counts only tasks in the cgroup") {
+TEST_CASE("syscall: the cgroup filter counts only tasks in the cgroup", "[syscall]") {
   KernelFeatures features;
   const std::string comm = unique_comm();
   SECTION("a missing cgroup fails the start and names the path") {
@@ -326,7 +326,7 @@ TEST_CASE("syscall: the cgroup filter counts only tasks in the cgroup") {
   }
 }
 
-TEST_CASE("syscall: starting and destroying the module leaks no file descriptors") {
+TEST_CASE("syscall: starting and destroying the module leaks no file descriptors", "[syscall]") {
   KernelFeatures features;
   { auto warm = start_module(module_config("syscall"), features); }
   const int before = open_fd_count();
