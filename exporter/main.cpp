@@ -17,6 +17,8 @@
 #include "loader/program_stats.h"
 #include "loader/skeleton.h"
 #include "loader/tracefs.h"
+#include "workload/cgroupfs.h"
+#include "workload/workloads.h"
 
 using namespace bpfex;
 
@@ -104,10 +106,19 @@ int run(int argc, char** argv) {
   }
 
   KernelFeatures features(btf_path);
-  std::vector<RunningModule> modules = start_modules(config, features);
+  // Workload attribution needs the cgroup v2 hierarchy (on hybrid hosts, its unified mount).
+  std::optional<workload::Workloads> workloads;
+  if (std::string mount = workload::cgroup2_mount(); !mount.empty()) {
+    workloads.emplace(config.attribution, std::move(mount));
+    log_info("workload attribution", {{"cgroup2", workloads->paths().mount()}});
+  } else {
+    log_warn("no cgroup v2 hierarchy is mounted: modules count without workload labels");
+  }
+  ModuleContext context{features, workloads ? &*workloads : nullptr};
+  std::vector<RunningModule> modules = start_modules(config, context);
 
   SnapshotStore snapshots;
-  Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value());
+  Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), context.workloads);
   poller.poll_once();
   HttpServer http(snapshots, statuses(modules), config.telemetry_path);
   if (Status st = http.start(config.listen_address); !st) {

@@ -12,13 +12,28 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Sized from the max_comms option before load. Not LRU: a comm keeps its slot (and its count). */
+/* Set by user space before load: count per cgroup (workload attribution). */
+const volatile bool by_workload = false;
+
+/* Sized before load from max_comms (with by_workload, for {comm, cgroup} pairs). Not LRU: a key keeps
+ * its slot (and its count) until user space deletes the keys of a cgroup that is gone. Shared, not
+ * per-CPU, with atomic adds: execs are rare enough that CPUs do not contend, and a per-CPU value
+ * would cost every possible CPU 8 bytes per pair. Preallocated: tracing programs may use only
+ * preallocated hash maps before Linux 6.1. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct exec_comm_key);
 	__type(value, __u64);
 } exec_by_comm SEC(".maps");
+
+/* by_workload only (its size is set to 1 otherwise): failed execs by cgroup and errno. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct exec_errno_key);
+	__type(value, __u64);
+} exec_errors_by_cgroup SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -41,9 +56,11 @@ static __always_inline int count_exec(void)
 
 	/* At sched_process_exec the kernel has already set the new program's task name. */
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (by_workload)
+		key.cgroup_id = bpf_get_current_cgroup_id();
 	count = bpfex_lookup_or_init(&exec_by_comm, &key, &zero);
 	if (count)
-		*count += 1;
+		__sync_fetch_and_add(count, 1);
 	else
 		bpfex_array_add(&exec_stats, EXEC_STAT_COMM_OVERFLOW, 1);
 	return 0;
@@ -58,6 +75,16 @@ static __always_inline int count_exec_result(long ret)
 	slot = (__u32)-ret;
 	if (slot >= EXEC_ERRNO_SLOTS)
 		slot = 0;
+	if (by_workload) {
+		struct exec_errno_key key = {.cgroup_id = bpf_get_current_cgroup_id(), .err = slot};
+		__u64 zero = 0, *count = bpfex_lookup_or_init(&exec_errors_by_cgroup, &key, &zero);
+
+		if (count)
+			__sync_fetch_and_add(count, 1);
+		else
+			bpfex_array_add(&exec_stats, EXEC_STAT_ERRNO_OVERFLOW, 1);
+		return 0;
+	}
 	bpfex_array_add(&exec_errors, slot, 1);
 	return 0;
 }

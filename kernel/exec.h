@@ -12,11 +12,20 @@
 
 struct exec_comm_key {
 	char comm[EXEC_COMM_LEN];
+	__u64 cgroup_id; /* by_workload: the task's cgroup v2 ID (bpf_get_current_cgroup_id); else 0 */
+};
+
+/* by_workload: failed execs by cgroup and errno (exec_errors_by_cgroup). */
+struct exec_errno_key {
+	__u64 cgroup_id;
+	__u32 err;
+	__u32 pad;
 };
 
 /* Indexes of the exec_stats per-CPU array. */
 enum exec_stat {
-	EXEC_STAT_COMM_OVERFLOW = 0, /* execs whose comm found the comm map full */
+	EXEC_STAT_COMM_OVERFLOW = 0,  /* execs whose comm found the comm map full */
+	EXEC_STAT_ERRNO_OVERFLOW = 1, /* by_workload: failed execs that found exec_errors_by_cgroup full */
 	EXEC_STAT_MAX,
 };
 

@@ -30,6 +30,11 @@ const volatile bool filter_cgroup = false; /* only tasks in (or below) allowed_c
 const volatile __u32 rt_sigreturn_nr = 15; /* exits with the syscall number reset to -1 */
 /* Bit nr set: syscall nr is not traced (include/exclude, and calls that never return). */
 const volatile __u64 skipped[SYSCALL_NR_MAX / 64] = {};
+const volatile bool by_workload = false; /* rows per {cgroup, syscall} in syscall_workload_rows */
+
+/* The value new rows start from: a map value (.rodata), as bpf_map_update_elem wants, not 256 bytes
+ * of stack. */
+static const struct syscall_row zero_row = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -37,6 +42,18 @@ struct {
 	__type(key, __u32);
 	__type(value, struct syscall_row);
 } syscall_rows SEC(".maps");
+
+/* by_workload only (its size is set to 1 otherwise), sized from max_workload_rows. A row per
+ * {cgroup, syscall} that ran: shared, with atomic adds, because per-CPU rows would cost every possible
+ * CPU 256 bytes per pair; preallocated, because tracing programs may use only preallocated hash
+ * maps before Linux 6.1. When it is full, calls count in syscall_rows, user space's cgroup="other".
+ * Not LRU: user space deletes the rows of cgroups that are gone, after folding them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct syscall_workload_key);
+	__type(value, struct syscall_row);
+} syscall_workload_rows SEC(".maps");
 
 /* Sized from max_error_series before load. Not LRU: a series keeps its slot and its count. */
 struct {
@@ -107,14 +124,19 @@ static __always_inline bool traced(long id, __u32 thread_status)
 	return true;
 }
 
-static __always_inline void count_error(__u32 nr, __u32 err, struct syscall_row *row)
+/* A failed call by {cgroup, syscall, errno}; when the map is full, in the row's overflow slot. shared:
+ * the row is a syscall_workload_rows one, which other CPUs update too. */
+static __always_inline void count_error(__u64 cgroup_id, __u32 nr, __u32 err, struct syscall_row *row,
+					bool shared)
 {
-	struct syscall_error_key key = {.nr = nr, .err = err};
+	struct syscall_error_key key = {.cgroup_id = cgroup_id, .nr = nr, .err = err};
 	__u64 zero = 0, *count;
 
 	count = bpfex_lookup_or_init(&syscall_errors, &key, &zero);
 	if (count)
 		*count += 1;
+	else if (shared)
+		__sync_fetch_and_add(&row->slot[SYSCALL_SLOT_ERR_OVERFLOW], 1);
 	else
 		row->slot[SYSCALL_SLOT_ERR_OVERFLOW] += 1;
 }
@@ -126,7 +148,7 @@ static __always_inline void count_error(__u32 nr, __u32 err, struct syscall_row 
 static __always_inline void observe(struct syscall_start *start, long exit_nr, long ret)
 {
 	struct syscall_row *row;
-	__u64 ns;
+	__u64 ns, cgroup_id = 0;
 	__u32 nr, slot;
 
 	ns = bpf_ktime_get_ns() - start->ts;
@@ -135,14 +157,27 @@ static __always_inline void observe(struct syscall_start *start, long exit_nr, l
 	if (exit_nr != nr && !(exit_nr == -1 && nr == rt_sigreturn_nr))
 		return;
 	nr &= SYSCALL_NR_MAX - 1;
+	slot = (SYSCALL_SLOT_BUCKET0 + bpfex_bucket_index(ns, min_shift, nbuckets)) & (SYSCALL_ROW_SLOTS - 1);
+	if (by_workload) {
+		struct syscall_workload_key key = {.cgroup_id = bpf_get_current_cgroup_id(), .nr = nr};
+
+		row = bpfex_lookup_or_init(&syscall_workload_rows, &key, &zero_row);
+		if (row) {
+			__sync_fetch_and_add(&row->slot[SYSCALL_SLOT_SUM], ns);
+			__sync_fetch_and_add(&row->slot[slot], 1);
+			if (ret < 0 && ret >= -4095)
+				count_error(key.cgroup_id, nr, (__u32)-ret, row, true);
+			return;
+		}
+		/* full: the syscall's overflow row below */
+	}
 	row = bpf_map_lookup_elem(&syscall_rows, &nr);
 	if (!row)
 		return;
 	row->slot[SYSCALL_SLOT_SUM] += ns;
-	slot = SYSCALL_SLOT_BUCKET0 + bpfex_bucket_index(ns, min_shift, nbuckets);
-	row->slot[slot & (SYSCALL_ROW_SLOTS - 1)] += 1;
+	row->slot[slot] += 1;
 	if (ret < 0 && ret >= -4095)
-		count_error(nr, (__u32)-ret, row);
+		count_error(cgroup_id, nr, (__u32)-ret, row, false);
 }
 
 /* The syscall number at exit, from the registers; READ is a direct load (tp_btf: trusted BTF

@@ -35,8 +35,16 @@ struct syscall_start {
 };
 
 struct syscall_error_key {
+	__u64 cgroup_id; /* by_workload: the task's cgroup v2 ID; 0 otherwise (and for the overflow row) */
 	__u32 nr;
 	__u32 err; /* positive errno */
+};
+
+/* by_workload: one histogram row per {cgroup, syscall} (syscall_workload_rows). */
+struct syscall_workload_key {
+	__u64 cgroup_id;
+	__u32 nr;
+	__u32 pad;
 };
 
 struct syscall_comm_key {

@@ -5,7 +5,7 @@
 
 namespace bpfex {
 
-std::vector<RunningModule> start_modules(const Config& config, Features& features) {
+std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context) {
   std::vector<RunningModule> out;
   out.reserve(config.modules.size());
   for (const ModuleConfig& mc : config.modules) {
@@ -18,7 +18,7 @@ std::vector<RunningModule> start_modules(const Config& config, Features& feature
     }
     const ModuleSpec* spec = find_module_spec(mc.name);
     m.module = spec->create(*mc.options);
-    Status st = m.module->start(features);
+    Status st = m.module->start(context);
     if (st) {
       m.status.up = true;
       m.status.programs = m.module->programs();

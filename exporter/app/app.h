@@ -30,7 +30,7 @@ struct RunningModule {
 
 // Creates and starts every enabled module. A module that fails is logged with its reason and left
 // down; the others keep going.
-std::vector<RunningModule> start_modules(const Config& config, Features& features);
+std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context);
 
 std::vector<ModuleStatus> statuses(const std::vector<RunningModule>& modules);
 

@@ -16,9 +16,10 @@ namespace bpfex {
 
 class Poller {
  public:
-  // modules and store must outlive the poller. stats_switch_held: see self_metrics().
+  // modules, store and workloads must outlive the poller. stats_switch_held: see self_metrics().
+  // workloads: the attribution service the modules were started with (null: none).
   Poller(std::vector<RunningModule>& modules, std::chrono::nanoseconds interval, SnapshotStore& store,
-         bool stats_switch_held);
+         bool stats_switch_held, workload::Workloads* workloads = nullptr);
   ~Poller() { stop(); }
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
@@ -36,6 +37,7 @@ class Poller {
   std::chrono::nanoseconds interval_;
   SnapshotStore& store_;
   bool stats_switch_held_;
+  workload::Workloads* workloads_;
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

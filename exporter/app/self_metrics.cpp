@@ -4,10 +4,12 @@
 #include "app/process_metrics.h"
 #include "gen/version.h"
 #include "loader/program_stats.h"
+#include "workload/workloads.h"
 
 namespace bpfex {
 
-Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held) {
+Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held,
+                      const workload::Workloads* workloads) {
   auto build = gauge_family("bpfex_build_info",
                             "A metric with a constant '1' value labeled by bpfex's version and git revision.",
                             {"version", "revision"});
@@ -50,6 +52,21 @@ Families self_metrics(const std::vector<RunningModule>& modules, bool stats_swit
   stats_on.add({}, (stats_switch_held || kernel_bpf_stats_enabled()) ? 1 : 0);
   Families out = {build.build(),    up.build(),   duration.build(), errors.build(),
                   overflow.build(), runs.build(), run_time.build(), stats_on.build()};
+  if (workloads) {
+    auto exported = gauge_family("bpfex_attribution_workloads",
+                                 "Workloads exported with series of their own (at most attribution.max_workloads).");
+    exported.add({}, static_cast<double>(workloads->exported()));
+    auto unresolved = counter_family("bpfex_attribution_unresolved_cgroups_total",
+                                     "cgroups that were gone before their path could be read; their counts are in "
+                                     "cgroup=\"other\".");
+    unresolved.add({}, static_cast<double>(workloads->unresolved()));
+    auto walks = counter_family("bpfex_attribution_cgroup_walks_total",
+                                "Walks of the cgroup v2 hierarchy to find the paths of new cgroup IDs.");
+    walks.add({}, static_cast<double>(workloads->paths().walks()));
+    out.push_back(exported.build());
+    out.push_back(unresolved.build());
+    out.push_back(walks.build());
+  }
   Families process = process_metrics();
   out.insert(out.end(), std::make_move_iterator(process.begin()), std::make_move_iterator(process.end()));
   return out;

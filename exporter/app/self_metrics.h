@@ -10,6 +10,8 @@
 namespace bpfex {
 
 // stats_switch_held: bpfex holds BPF_ENABLE_STATS (bpf_stats: true), so run-time stats are on.
-Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held);
+// workloads: the attribution service, if any.
+Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held,
+                      const workload::Workloads* workloads = nullptr);
 
 }  // namespace bpfex

@@ -60,18 +60,6 @@ Config default_config() {
   return c;
 }
 
-namespace {
-
-Check<std::chrono::nanoseconds> poll_interval_check() {
-  return [](const std::chrono::nanoseconds& d) -> std::optional<std::string> {
-    if (d < std::chrono::milliseconds(10) || d > std::chrono::hours(1))
-      return "must be between 10ms and 1h, got " + format_duration(d);
-    return std::nullopt;
-  };
-}
-
-}  // namespace
-
 ConfigResult parse_config(const std::string& text, const std::string& file) {
   ConfigDiagnostics diag(file);
   YAML::Node root;
@@ -94,8 +82,10 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
     web->field("telemetry_path", config.telemetry_path, check_telemetry_path);
     web->finish();
   }
-  top.field("poll_interval", config.poll_interval, poll_interval_check());
+  top.field("poll_interval", config.poll_interval,
+            duration_between(std::chrono::milliseconds(10), std::chrono::hours(1)));
   top.field("bpf_stats", config.bpf_stats);
+  top.group("attribution", config.attribution);
   if (auto modules = top.section("modules")) {
     for (const auto& [key, value] : modules->entries()) {
       const std::string name = key.Scalar();
@@ -145,6 +135,8 @@ std::string dump_config(const Config& config) {
   out << YAML::EndMap;
   out << YAML::Key << "poll_interval" << YAML::Value << format_duration(config.poll_interval);
   out << YAML::Key << "bpf_stats" << YAML::Value << config.bpf_stats;
+  YamlEmitVisitor emit(out);
+  emit.group("attribution", const_cast<workload::AttributionOptions&>(config.attribution));
   out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;
   for (const auto& m : config.modules) {
     out << YAML::Key << m.name << YAML::Value << YAML::BeginMap;

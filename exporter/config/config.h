@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/options.h"
+#include "workload/attribution_options.h"
 
 namespace bpfex {
 
@@ -32,6 +33,7 @@ struct Config {
   std::string telemetry_path = "/metrics";
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(1);
   bool bpf_stats = false;
+  workload::AttributionOptions attribution;
   std::vector<ModuleConfig> modules;  // one per registered module, in registry order
 
   const ModuleConfig* module(std::string_view name) const;

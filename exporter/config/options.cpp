@@ -32,6 +32,14 @@ Check<uint32_t> in_range(uint64_t min, uint64_t max) {
   };
 }
 
+Check<std::chrono::nanoseconds> duration_between(std::chrono::nanoseconds min, std::chrono::nanoseconds max) {
+  return [min, max](const std::chrono::nanoseconds& d) -> std::optional<std::string> {
+    if (d < min || d > max)
+      return "must be between " + format_duration(min) + " and " + format_duration(max) + ", got " + format_duration(d);
+    return std::nullopt;
+  };
+}
+
 namespace {
 
 const char* kind_name(const YAML::Node& n) {

@@ -51,6 +51,7 @@ template <class T>
 using Check = std::function<std::optional<std::string>(const T&)>;
 
 Check<uint32_t> in_range(uint64_t min, uint64_t max);
+Check<std::chrono::nanoseconds> duration_between(std::chrono::nanoseconds min, std::chrono::nanoseconds max);
 
 // Reads one YAML mapping field by field; reports wrong types, failed checks, duplicate keys and,
 // in finish(), keys nobody asked for.
@@ -67,6 +68,14 @@ class YamlMapReader {
 
   // The mapping under key, if present and a mapping (else an error is recorded).
   std::optional<YamlMapReader> section(std::string_view key);
+  // A nested options struct under key (its own visit()), with unknown keys reported.
+  template <class T>
+  void group(std::string_view key, T& value) {
+    if (auto reader = section(key)) {
+      value.visit(*reader);
+      reader->finish();
+    }
+  }
   // Every key of this mapping with its node, for maps keyed by name (modules:).
   const std::vector<std::pair<YAML::Node, YAML::Node>>& entries() const { return entries_; }
   std::string child_path(std::string_view key) const;
@@ -94,6 +103,12 @@ class YamlEmitVisitor {
   void field(std::string_view key, const T& value, Rest&&...) {
     out_ << YAML::Key << std::string(key) << YAML::Value;
     emit(value);
+  }
+  template <class T>
+  void group(std::string_view key, T& value) {
+    out_ << YAML::Key << std::string(key) << YAML::Value << YAML::BeginMap;
+    value.visit(*this);
+    out_ << YAML::EndMap;
   }
 
  private:

@@ -55,9 +55,11 @@ Status read_by_iteration(int fd, size_t key_size, size_t words, int ncpus,
 
 }  // namespace
 
-Status read_percpu_map(int fd, size_t key_size, size_t value_size,
-                       const std::function<void(const void*, const uint64_t*)>& fn) {
-  const int ncpus = possible_cpus();
+namespace {
+
+// Every entry of a map whose values come in ncpus copies (1 for maps that are not per-CPU), summed.
+Status read_entries(int fd, size_t key_size, size_t value_size, int ncpus,
+                    const std::function<void(const void*, const uint64_t*)>& fn) {
   const size_t words = (value_size + 7) / 8;
   const size_t stride = words * sizeof(uint64_t) * ncpus;
   uint32_t batch = 256;
@@ -91,6 +93,18 @@ Status read_percpu_map(int fd, size_t key_size, size_t value_size,
     in_token.swap(out_token);
     first = false;
   }
+}
+
+}  // namespace
+
+Status read_percpu_map(int fd, size_t key_size, size_t value_size,
+                       const std::function<void(const void*, const uint64_t*)>& fn) {
+  return read_entries(fd, key_size, value_size, possible_cpus(), fn);
+}
+
+Status read_shared_map(int fd, size_t key_size, size_t value_size,
+                       const std::function<void(const void*, const uint64_t*)>& fn) {
+  return read_entries(fd, key_size, value_size, 1, fn);
 }
 
 Result<std::vector<uint64_t>> read_percpu_u64_array(int fd, uint32_t n) {

@@ -19,6 +19,19 @@
 
 namespace bpfex {
 
+namespace workload {
+class Workloads;
+}
+
+// What a module starts with: what this kernel lets it attach, and the services bpfex shares between
+// modules (README "Adding a module": a module needs nothing of another module).
+struct ModuleContext {
+  Features& features;
+  // Workload attribution (workload/workloads.h); null where there is none (no cgroup v2 hierarchy,
+  // or no module asked for it): modules asked for by_workload then count without workload labels.
+  workload::Workloads* workloads = nullptr;
+};
+
 // What one read() of a module produced.
 struct ModuleReading {
   Families families;
@@ -36,7 +49,7 @@ class Module {
   virtual ~Module() = default;
   // open -> configure (read-only data, map sizes) -> load -> attach. On error the module is down:
   // the error says what failed, with errno and a hint.
-  virtual Status start(Features& features) = 0;
+  virtual Status start(ModuleContext& context) = 0;
   // Reads the module's maps into families of absolute values. Called by the poller thread only;
   // never blocks on anything but map syscalls.
   virtual Status read(ModuleReading& out) = 0;

@@ -97,7 +97,8 @@ class NetworkModule final : public Module, private LinkObserver {
 
   explicit NetworkModule(const Options& options) : options_(options) {}
 
-  Status start(Features& features) override {
+  Status start(ModuleContext& context) override {
+    Features& features = context.features;
     auto skel = Skeleton<network_bpf>::open(features.btf_path());
     if (!skel) return skel.error().wrap("open");
     skel_.emplace(std::move(skel.value()));

@@ -10,11 +10,10 @@
 #include <array>
 #include <chrono>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "base/duration.h"
 #include "base/fd.h"
+#include "base/log.h"
 #include "kernel/log2_histogram.h"
 #include "kernel/syscall.h"
 #include "labels/errno.h"
@@ -22,6 +21,8 @@
 #include "loader/maps.h"
 #include "modules/tracing_module.h"
 #include "skel/syscall.skel.h"
+#include "workload/cgroupfs.h"
+#include "workload/series.h"
 
 namespace bpfex {
 
@@ -73,26 +74,6 @@ std::optional<std::string> check_bucket_bound(const std::string& text) {
   return std::nullopt;
 }
 
-// Mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo.
-std::string cgroup2_mount() {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    // "... mount_point options - fstype source superopts"
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream post(line.substr(dash + 3));
-    std::string fstype;
-    post >> fstype;
-    if (fstype != "cgroup2") continue;
-    std::istringstream pre(line.substr(0, dash));
-    std::string field, mount_point;
-    for (int i = 0; i < 5 && pre >> field; ++i) mount_point = field;
-    return mount_point;
-  }
-  return "";
-}
-
 class SyscallModule final : public TracingModule<syscall_bpf> {
  public:
   struct Options {
@@ -103,6 +84,8 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     uint32_t max_error_series = 1024;
     std::vector<std::string> comms;
     std::string cgroup;
+    bool by_workload = false;
+    uint32_t max_workload_rows = 8192;
 
     template <class V>
     void visit(V& v) {
@@ -123,6 +106,8 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       v.field("max_error_series", max_error_series, in_range(1, 1u << 20));
       v.field("comms", comms, check_comm);
       v.field("cgroup", cgroup);
+      v.field("by_workload", by_workload);
+      v.field("max_workload_rows", max_workload_rows, in_range(1, 1u << 20));
     }
 
     Buckets buckets() const {
@@ -134,7 +119,8 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
 
   explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
 
-  Status start(Features& features) override {
+  Status start(ModuleContext& context) override {
+    Features& features = context.features;
     if (Status st = open(features); !st) return st;
     syscall_bpf* s = bpf();
 
@@ -143,6 +129,12 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     if (auto nr = labels::syscall_number("rt_sigreturn")) s->rodata->rt_sigreturn_nr = *nr;
     set_skipped(s->rodata->skipped);
     bpf_map__set_max_entries(s->maps.syscall_errors, options_.max_error_series);
+    if (options_.by_workload) {
+      workloads_ = context.workloads;
+      if (!workloads_) log_info("syscall: no cgroup v2 hierarchy here: counting without workload labels");
+    }
+    s->rodata->by_workload = workloads_ != nullptr;
+    bpf_map__set_max_entries(s->maps.syscall_workload_rows, workloads_ ? options_.max_workload_rows : 1);
 
     if (!options_.comms.empty()) {
       s->rodata->filter_comm = true;
@@ -176,15 +168,22 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
   }
 
   Status read(ModuleReading& out) override {
+    const bool attributed = workloads_ != nullptr;
+    auto names = [&](std::vector<std::string> own) {
+      return attributed ? workload::with_workload_labels(std::move(own)) : own;
+    };
     auto latency = HistogramFamily(
         "bpfex_syscall_latency_seconds",
         "Syscall latency from entry to exit, by syscall name (the number when it has none). Log2 buckets.",
-        {"syscall"});
+        names({"syscall"}));
     auto errors = counter_family("bpfex_syscall_errors_total",
                                  "Syscalls that returned an error, by syscall and errno name. Past max_error_series "
                                  "distinct pairs, errno=\"other\".",
-                                 {"syscall", "errno"});
-    uint64_t overflow = 0;
+                                 names({"syscall", "errno"}));
+    // The node-level rows hold every call, or with by_workload the calls that found
+    // syscall_workload_rows full: those count in the "other" workload.
+    auto node = [&](LabelValues own) { return attributed ? workload::with_other_workload(std::move(own)) : own; };
+    double overflow = 0;
     HistogramData data;
     data.upper_bounds = upper_bounds_;
     Status st = read_percpu_map<uint32_t, syscall_row>(
@@ -196,21 +195,55 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
           if (calls == 0 && error_overflow == 0) return;
           const std::string name = labels::syscall_label(nr);
           data.sum = static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9;
-          latency.add({name}, data);
+          latency.add(node({name}), data);
+          if (attributed) overflow += static_cast<double>(calls);
           if (error_overflow > 0) {
-            errors.add({name, "other"}, static_cast<double>(error_overflow));
-            overflow += error_overflow;
+            errors.add(node({name, "other"}), static_cast<double>(error_overflow));
+            overflow += static_cast<double>(error_overflow);
           }
         });
     if (!st) return st.error().wrap("read syscall_rows");
+    std::vector<workload::Workloads::Sample> row_samples, error_samples;
+    std::vector<syscall_error_key> error_keys;
+    std::vector<syscall_workload_key> row_keys;
     st = read_percpu_map<syscall_error_key, uint64_t>(
         bpf_map__fd(bpf()->maps.syscall_errors), [&](const syscall_error_key& k, const uint64_t& n) {
-          errors.add({labels::syscall_label(k.nr), labels::errno_label(k.err)}, static_cast<double>(n));
+          LabelValues own = {labels::syscall_label(k.nr), labels::errno_label(k.err)};
+          if (!attributed || k.cgroup_id == 0) {
+            errors.add(node(std::move(own)), static_cast<double>(n));
+            return;
+          }
+          error_samples.push_back({k.cgroup_id, std::move(own), {static_cast<double>(n)}});
+          error_keys.push_back(k);
         });
     if (!st) return st.error().wrap("read syscall_errors");
+    if (attributed) {
+      st = read_shared_map<syscall_workload_key, syscall_row>(
+          bpf_map__fd(bpf()->maps.syscall_workload_rows), [&](const syscall_workload_key& k, const syscall_row& row) {
+            const std::string name = labels::syscall_label(k.nr);
+            row_samples.push_back({k.cgroup_id,
+                                   {name},
+                                   workload::histogram_values(row.slot + SYSCALL_SLOT_BUCKET0, buckets_.count + 1,
+                                                              static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9)});
+            if (const uint64_t eo = row.slot[SYSCALL_SLOT_ERR_OVERFLOW]) {
+              error_samples.push_back({k.cgroup_id, {name, "other"}, {static_cast<double>(eo)}});
+              overflow += static_cast<double>(eo);
+            }
+            row_keys.push_back(k);
+          });
+      if (!st) return st.error().wrap("read syscall_workload_rows");
+      const auto rows = workloads_->rollup("syscall_latency", row_samples);
+      const auto errs = workloads_->rollup("syscall_errors", error_samples);
+      overflow += workload::add_rollup(latency, rows, upper_bounds_) + workload::add_rollup(errors, errs);
+      workload::delete_cgroup_keys(bpf_map__fd(bpf()->maps.syscall_workload_rows), row_keys, rows.dead_cgroups,
+                                   errs.dead_cgroups);
+      workload::delete_cgroup_keys(bpf_map__fd(bpf()->maps.syscall_errors), error_keys, rows.dead_cgroups,
+                                   errs.dead_cgroups);
+      out.retire_vanished_series = true;  // the rollup keeps them monotonic; retired workloads go
+    }
     out.families.push_back(latency.build());
     out.families.push_back(errors.build());
-    out.label_overflows = overflow;
+    out.label_overflows = static_cast<uint64_t>(overflow);
     return {};
   }
 
@@ -234,7 +267,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
 
   Status open_cgroup() {
     std::string path = options_.cgroup;
-    const std::string mount = cgroup2_mount();
+    const std::string mount = workload::cgroup2_mount();
     if (mount.empty()) return Error{ENOENT, "cgroup: no cgroup v2 hierarchy is mounted"};
     if (path.rfind(mount + "/", 0) != 0 && path != mount) path = mount + (path.starts_with("/") ? "" : "/") + path;
     Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -267,6 +300,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
   Buckets buckets_;
   std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
   Fd cgroup_fd_;
+  workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
 };
 
 }  // namespace

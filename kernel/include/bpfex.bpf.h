@@ -7,8 +7,8 @@
 #include <bpf/bpf_helpers.h>
 
 /*
- * Returns the value slot for key in a per-CPU hash map, inserting a zeroed value if the key is new.
- * NULL when the map is full: the caller counts that as a label overflow. A concurrent insert of the
+ * Returns the value slot for key in a hash map (per-CPU or shared), inserting a zeroed value if the
+ * key is new. NULL when the map is full: the caller counts that as a label overflow. A concurrent insert of the
  * same key on another CPU makes our BPF_NOEXIST update fail with EEXIST; the second lookup finds it.
  */
 static __always_inline void *bpfex_lookup_or_init(void *map, const void *key, const void *zero)

@@ -362,7 +362,7 @@ suite.show_logs(bpfex.daemon, prom.daemon)
 suite.check("Prometheus ready", t_prometheus_ready)
 suite.check('Prometheus: up{job="bpfex"} == 1', t_prometheus_value, 'up{job="bpfex"}', 1, 30)
 if "exec" in MODULES:  # the exact count above, as Prometheus stored it
-    expr = f'bpfex_exec_total{{comm="{EXEC_NAME}"}}'
+    expr = f'sum(bpfex_exec_total{{comm="{EXEC_NAME}"}})'  # one series per workload
     suite.check(f"Prometheus: {expr} == {EXEC_RUNS}", t_prometheus_value, expr, EXEC_RUNS)
 for module in MODULES:
     expr = f'bpfex_module_up{{module="{module}"}}'

@@ -207,7 +207,8 @@ TEST_CASE("exec: a module that cannot attach reports why", "[exec]") {
   RestrictedFeatures nothing(kernel, {Flavour::tp_btf, Flavour::raw_tp, Flavour::tracepoint});
   const ModuleConfig mc = module_config("exec");
   auto module = find_module_spec("exec")->create(*mc.options);
-  Status st = module->start(nothing);
+  ModuleContext context{nothing};
+  Status st = module->start(context);
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message.find("no usable attach point for exec") != std::string::npos);
 }

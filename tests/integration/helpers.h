@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "modules/module.h"
+#include "workload/workloads.h"
 
 namespace bpfex::test {
 
@@ -64,8 +65,10 @@ inline void report_attached(const std::string& what, const std::vector<LoadedPro
 
 struct StartedModule {
   std::unique_ptr<Module> module;
+  workload::Workloads* workloads = nullptr;  // begun before each read, as the poller does
 
   ModuleReading read() {
+    if (workloads) workloads->begin_poll(std::chrono::steady_clock::now());
     ModuleReading r;
     Status st = module->read(r);
     if (!st) FAIL("read: " << st.error().str());
@@ -73,11 +76,14 @@ struct StartedModule {
   }
 };
 
-inline StartedModule start_module(const ModuleConfig& mc, Features& features) {
+// workloads: the attribution service the module gets (null: none; by_workload then counts without).
+inline StartedModule start_module(const ModuleConfig& mc, Features& features,
+                                  workload::Workloads* workloads = nullptr) {
   const ModuleSpec* spec = find_module_spec(mc.name);
   REQUIRE(spec);
-  StartedModule m{spec->create(*mc.options)};
-  Status st = m.module->start(features);
+  StartedModule m{spec->create(*mc.options), workloads};
+  ModuleContext context{features, workloads};
+  Status st = m.module->start(context);
   if (!st) FAIL("start " << mc.name << ": " << st.error().str());
   report_attached(mc.name, m.module->programs());
   return m;

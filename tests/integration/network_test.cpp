@@ -239,7 +239,8 @@ TEST_CASE("network: loopback counts every packet once as rx and once as tx, like
   const ModuleConfig mc = module_config("network");
   REQUIRE(ns.run_inside([&] {
     auto module = find_module_spec("network")->create(*mc.options);
-    if (module->start(features).ok()) m.emplace(StartedModule{std::move(module)});
+    ModuleContext context{features};
+    if (module->start(context).ok()) m.emplace(StartedModule{std::move(module)});
   }));
   REQUIRE(m);
   report_attached("network", m->module->programs());

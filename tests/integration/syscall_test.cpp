@@ -313,7 +313,8 @@ TEST_CASE("syscall: the cgroup filter counts only tasks in the cgroup", "[syscal
     const std::string path = "/bpfex-missing-" + unique_token();
     const ModuleConfig mc = module_config("syscall", "    cgroup: " + path + "\n");
     auto module = find_module_spec("syscall")->create(*mc.options);
-    Status st = module->start(features);
+    ModuleContext context{features};
+    Status st = module->start(context);
     REQUIRE_FALSE(st.ok());
     CHECK(st.error().message.find(path) != std::string::npos);
   }

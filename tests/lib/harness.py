@@ -337,10 +337,25 @@ def sample_values(text: str, name: str) -> dict[str, float]:
     return out
 
 
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def label_pairs(labels: str) -> dict[str, str]:
+    """'comm="bash",errno="ENOENT"' (or with braces) as {name: value}, values as printed."""
+    return dict(_LABEL.findall(labels))
+
+
 def sample(text: str, name: str, labels: str = "") -> float | None:
-    """The value of the series name{labels}, labels written as the exporter prints them
-    ('comm="bash"'); None when the page does not have it."""
-    return sample_values(text, name).get(f"{{{labels}}}" if labels else "")
+    """The sum of the series name{labels}, as PromQL's sum(name{labels}) would have it: every series
+    whose labels include these ('comm="bash"', written as the exporter prints them), whatever other
+    labels it has (the workload labels of attributed series). None when the page has no such series."""
+    want = label_pairs(labels).items()
+    total, found = 0.0, False
+    for key, value in sample_values(text, name).items():
+        if want <= label_pairs(key).items():
+            total += value
+            found = True
+    return total if found else None
 
 
 def series_name(name: str, labels: str = "") -> str:

@@ -1,0 +1,215 @@
+// Workload attribution with real cgroups: the exec and syscall modules with by_workload, processes
+// moved into cgroups the test creates, exact counts under their workload's labels and nowhere else.
+#include <bpf/bpf.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <chrono>
+#include <thread>
+
+#include "cgroups.h"
+#include "helpers.h"
+#include "loader/features.h"
+#include "workload/cgroupfs.h"
+#include "workload/workloads.h"
+
+using namespace bpfex;
+using namespace bpfex::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+workload::AttributionOptions attribution(std::chrono::nanoseconds min_age = 0s, uint32_t max_workloads = 512,
+                                         std::chrono::nanoseconds retire_after = 120s) {
+  workload::AttributionOptions o;
+  o.min_age = min_age;
+  o.max_workloads = max_workloads;
+  o.retire_after = retire_after;
+  return o;
+}
+
+// A copy of /bin/true under a unique name (its comm).
+struct UniqueProgram {
+  std::string comm = "at_" + unique_token(10);
+  std::string path = std::filesystem::temp_directory_path() / comm;
+  UniqueProgram() {
+    std::filesystem::copy_file("/bin/true", path);
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  }
+  ~UniqueProgram() { std::filesystem::remove(path); }
+};
+
+// Sum of a counter over the series whose label `name` is `value` and, when given, whose cgroup is
+// `cgroup` (the workload labels follow the module's own).
+double sum_where(const Families& families, const std::string& metric, size_t label, const std::string& value,
+                 const std::optional<std::string>& cgroup = std::nullopt) {
+  double sum = 0;
+  for (const auto& f : families) {
+    if (f.name != metric) continue;
+    for (const auto& m : f.metric) {
+      if (m.label.at(label).value != value) continue;
+      if (cgroup && m.label.back().value != *cgroup) continue;
+      REQUIRE(m.label.back().name == "cgroup");
+      sum += m.counter.value;
+    }
+  }
+  return sum;
+}
+
+std::string unit() { return "/bpfex-it-" + unique_token(6) + ".slice"; }
+
+// Entries of this process's BPF map called name (its fds, found through /proc/self/fd).
+size_t map_entries(const std::string& name) {
+  size_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(e.path().filename());
+    bpf_map_info info{};
+    __u32 len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || name != info.name) continue;
+    std::vector<uint8_t> key(info.key_size), next(info.key_size);
+    for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, next.data()) == 0; prev = key.data()) {
+      key.swap(next);
+      ++total;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("attribution: execs and failed execs count exactly under their cgroup's workload", "[attribution]") {
+  if (workload::cgroup2_mount().empty()) FAIL("no cgroup v2 hierarchy: attribution cannot be tested here");
+  KernelFeatures features;
+  workload::Workloads workloads(attribution(), workload::cgroup2_mount(), {}, 0ms);
+  auto m = start_module(module_config("exec"), features, &workloads);
+  const std::string slice = unit();
+  TestCgroup a(slice + "/a.service"), b(slice + "/b.service"), nested(slice + "/b.service/worker");
+  UniqueProgram prog;
+  constexpr int kInA = 7, kInB = 4, kInNested = 3;
+  a.run([&] {
+    for (int i = 0; i < kInA; ++i) run_and_wait(prog.path);
+  });
+  b.run([&] {
+    for (int i = 0; i < kInB; ++i) run_and_wait(prog.path);
+    for (int i = 0; i < 5; ++i) run_and_wait("/nonexistent-" + prog.comm);
+  });
+  nested.run([&] {
+    for (int i = 0; i < kInNested; ++i) run_and_wait(prog.path);
+  });
+  Families f = m.read().families;
+  CHECK(sum_where(f, "bpfex_exec_total", 0, prog.comm, slice + "/a.service") == kInA);
+  // Depth 2: the nested cgroup rolls up into b.service.
+  CHECK(sum_where(f, "bpfex_exec_total", 0, prog.comm, slice + "/b.service") == kInB + kInNested);
+  CHECK(sum_where(f, "bpfex_exec_total", 0, prog.comm) == kInA + kInB + kInNested);  // nowhere else
+  CHECK(sum_where(f, "bpfex_exec_errors_total", 0, "ENOENT", slice + "/b.service") == 5);
+  for (const auto& fam : f)
+    if (fam.name == "bpfex_exec_total") {
+      REQUIRE_FALSE(fam.metric.empty());
+      CHECK(fam.metric[0].label.size() == 5);  // comm, namespace, pod, container, cgroup
+    }
+}
+
+TEST_CASE("attribution: syscalls count exactly under their cgroup's workload", "[attribution]") {
+  KernelFeatures features;
+  workload::Workloads workloads(attribution(), workload::cgroup2_mount(), {}, 0ms);
+  const std::string comm = "ats_" + unique_token(8);
+  auto m = start_module(module_config("syscall", "    by_workload: true\n    comms: [" + comm + "]\n"), features,
+                        &workloads);
+  const std::string slice = unit();
+  TestCgroup a(slice + "/a.service");
+  constexpr int kCalls = 31, kFailures = 6;
+  a.run([&] {
+    prctl(PR_SET_NAME, comm.c_str());
+    for (int i = 0; i < kCalls; ++i) syscall(SYS_getppid);
+    for (int i = 0; i < kFailures; ++i) syscall(SYS_close, -1);
+  });
+  ModuleReading r = m.read();
+  uint64_t getppids = 0, elsewhere = 0;
+  for (const auto& f : r.families) {
+    if (f.name != "bpfex_syscall_latency_seconds") continue;
+    for (const auto& s : f.metric) {
+      if (s.label[0].value != "getppid") continue;
+      REQUIRE(s.label.size() == 5);
+      (s.label[4].value == slice + "/a.service" ? getppids : elsewhere) += s.histogram.sample_count;
+    }
+  }
+  CHECK(getppids == kCalls);
+  CHECK(elsewhere == 0);
+  CHECK(sum_where(r.families, "bpfex_syscall_errors_total", 0, "close", slice + "/a.service") == kFailures);
+}
+
+TEST_CASE("attribution: a dead cgroup's counts stay with its workload, which a new cgroup continues, then retires",
+          "[attribution]") {
+  KernelFeatures features;
+  workload::Workloads workloads(attribution(0s, 512, 2s), workload::cgroup2_mount(), {}, 0ms);
+  auto m = start_module(module_config("exec"), features, &workloads);
+  const std::string slice = unit();
+  UniqueProgram prog;
+  auto execs = [&] { return sum_where(m.read().families, "bpfex_exec_total", 0, prog.comm, slice + "/app.service"); };
+  {
+    TestCgroup first(slice + "/app.service/run1");
+    first.run([&] {
+      for (int i = 0; i < 5; ++i) run_and_wait(prog.path);
+    });
+    CHECK(execs() == 5);
+    first.remove();
+    CHECK(execs() == 5);  // folded: the count stays
+  }
+  TestCgroup second(slice + "/app.service/run2");  // a restart: same workload, new cgroup
+  second.run([&] {
+    for (int i = 0; i < 3; ++i) run_and_wait(prog.path);
+  });
+  CHECK(execs() == 8);
+  second.remove();
+  CHECK(execs() == 8);
+  std::this_thread::sleep_for(2500ms);  // retire_after since its last cgroup went
+  CHECK(execs() == 0);
+}
+
+TEST_CASE("attribution: past max_workloads the rest is summed as cgroup=\"other\" and counted as overflow",
+          "[attribution]") {
+  KernelFeatures features;
+  // One named workload: whatever this process's own cgroup is takes it first.
+  workload::Workloads workloads(attribution(0s, 1), workload::cgroup2_mount(), {}, 0ms);
+  auto m = start_module(module_config("exec"), features, &workloads);
+  const std::string slice = unit();
+  UniqueProgram prog;
+  run_and_wait(prog.path);  // from the test's own cgroup
+  m.read();
+  TestCgroup other(slice + "/extra.service");
+  other.run([&] {
+    for (int i = 0; i < 4; ++i) run_and_wait(prog.path);
+  });
+  ModuleReading r = m.read();
+  CHECK(sum_where(r.families, "bpfex_exec_total", 0, prog.comm, "other") >= 4);
+  CHECK(sum_where(r.families, "bpfex_exec_total", 0, prog.comm, slice + "/extra.service") == 0);
+  REQUIRE(r.label_overflows);
+  CHECK(*r.label_overflows >= 4);
+  CHECK(workloads.exported() == 1);
+}
+
+TEST_CASE("attribution: 500 cgroups created and removed leave memory and kernel entries bounded", "[attribution]") {
+  KernelFeatures features;
+  workload::Workloads workloads(attribution(0s, 512, 0s), workload::cgroup2_mount(), {}, 0ms);
+  auto m = start_module(module_config("exec"), features, &workloads);
+  const std::string slice = unit();
+  UniqueProgram prog;
+  for (int i = 0; i < 500; ++i) {
+    TestCgroup c(slice + "/c" + std::to_string(i) + ".service");
+    c.run([&] { run_and_wait(prog.path); });
+    c.remove();
+    if (i % 10 == 9) m.read();
+  }
+  m.read();
+  m.read();  // folded, freed, retired
+  // The walker remembers the live cgroups of the host, not the 500 that went.
+  workload::CgroupPaths host(workload::cgroup2_mount(), 0ms);
+  host.walk_now(std::chrono::steady_clock::now());
+  CHECK(workloads.paths().known() <= host.known() + 20);
+  // The kernel entries of the dead cgroups were freed after they were folded.
+  CHECK(map_entries("exec_by_comm") < 100);
+  size_t series = 0;
+  for (const auto& f : m.read().families)
+    if (f.name == "bpfex_exec_total") series = f.metric.size();
+  CHECK(series < 100);  // the retired workloads' series are gone
+}
