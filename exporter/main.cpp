@@ -106,9 +106,17 @@ int run(int argc, char** argv) {
   }
 
   KernelFeatures features(btf_path);
-  // Workload attribution needs the cgroup v2 hierarchy (on hybrid hosts, its unified mount).
+  // Workload attribution needs the cgroup v2 hierarchy (on hybrid hosts, its unified mount; in a
+  // container, the host's, mounted where attribution.cgroup_mount says).
   std::optional<workload::Workloads> workloads;
-  if (std::string mount = workload::cgroup2_mount(); !mount.empty()) {
+  std::string mount = config.attribution.cgroup_mount;
+  if (mount.empty()) mount = workload::cgroup2_mount();
+  if (!mount.empty() && !workload::is_cgroup2(mount)) {
+    log_error("attribution.cgroup_mount is not a cgroup v2 hierarchy: modules count without workload labels",
+              {{"path", mount}});
+    mount.clear();
+  }
+  if (!mount.empty()) {
     workloads.emplace(config.attribution, std::move(mount));
     log_info("workload attribution", {{"cgroup2", workloads->paths().mount()}});
   } else {

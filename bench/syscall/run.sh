@@ -5,8 +5,11 @@
 #
 #   bench/syscall/run.sh [ROUNDS=9] [CALLS=5000000]
 #   TRACERS="base floor clocks bookkeeping minimal module bpfex" bench/syscall/run.sh 9 2000000
+#   TRACERS="base floor bpfex bpfex_workload" bench/syscall/run.sh 9 2000000
 #
-# TRACERS picks the tracers (default: base floor clocks bpfex syscount bpftrace). The breakdown ones
+# TRACERS picks the tracers (default: base floor clocks bpfex bpfex_workload syscount bpftrace).
+# bpfex_workload is bpfex with the syscall module's by_workload on (rows per {cgroup, syscall}: the
+# loop's cgroup has its own, which only the loop's thread updates). The breakdown ones
 # load objects with the same small loader as the floor: bookkeeping and minimal (minimal.bpf.c, the
 # least a correct histogram needs, without and with its clock reads), module (the syscall module's
 # own tp_btf programs from build/skel/syscall.bpf.o, without the bpfex process around them).
@@ -47,17 +50,25 @@ for variant in minimal bookkeeping; do
     "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
 done
 port=$((20000 + RANDOM % 20000))
-cat >"$work/bpfex.yaml" <<YAML
+# bpfex_workload: the same but by_workload (and a workload exported at once, to read what it costs).
+for variant in bpfex bpfex_workload; do
+  by_workload=false
+  [[ $variant == bpfex_workload ]] && by_workload=true
+  cat >"$work/$variant.yaml" <<YAML
 web:
   listen_address: "127.0.0.1:$port"
+attribution:
+  min_age: 0s
 modules:
   exec:
     enabled: false
   syscall:
     enabled: true
+    by_workload: $by_workload
   network:
     enabled: false
 YAML
+done
 
 # ---- one tracer at a time
 tool_pid=""
@@ -72,7 +83,9 @@ start_tool() {
       taskset -c 0 "$work/floor" "$root/build/skel/syscall.bpf.o" sys_enter_tp_btf sys_exit_tp_btf \
         >"$work/tool.out" 2>&1 &
       ;;
-    bpfex) taskset -c 0 "$root/build/bpfex" --config.file="$work/bpfex.yaml" --log.level=warn >"$work/tool.out" 2>&1 & ;;
+    bpfex | bpfex_workload)
+      taskset -c 0 "$root/build/bpfex" --config.file="$work/$name.yaml" --log.level=warn >"$work/tool.out" 2>&1 &
+      ;;
     syscount) taskset -c 0 syscount -L >"$work/tool.out" 2>&1 & ;;
     bpftrace) taskset -c 0 bpftrace "$here/hist.bt" >"$work/tool.out" 2>&1 & ;;
   esac
@@ -80,7 +93,9 @@ start_tool() {
   for ((i = 0; i < 300; i++)); do
     case $name in
       floor | clocks | minimal | bookkeeping | module) grep -q ready "$work/tool.out" && break ;;
-      bpfex) curl -fs "127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^bpfex_module_up{module="syscall"} 1' && break ;;
+      bpfex | bpfex_workload)
+        curl -fs "127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^bpfex_module_up{module="syscall"} 1' && break
+        ;;
       syscount) grep -q Tracing "$work/tool.out" && break ;;
       bpftrace) grep -q Attaching "$work/tool.out" && { sleep 2; break; } ;;
     esac
@@ -111,11 +126,11 @@ mkdir -p "$here/results"
 out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
 polls="$work/polls.txt"
 : >"$polls"
-read -r -a tools <<<"${TRACERS:-base floor clocks bpfex syscount bpftrace}"
+read -r -a tools <<<"${TRACERS:-base floor clocks bpfex bpfex_workload syscount bpftrace}"
 [[ " ${tools[*]} " == *" base "* ]] || { echo "run.sh: TRACERS must include base" >&2; exit 2; }
 for t in "${tools[@]}"; do
   case $t in
-    base | floor | clocks | minimal | bookkeeping | module | bpfex | syscount | bpftrace) ;;
+    base | floor | clocks | minimal | bookkeeping | module | bpfex | bpfex_workload | syscount | bpftrace) ;;
     *) echo "run.sh: unknown tracer $t in TRACERS" >&2; exit 2 ;; # start_tool knows exactly these
   esac
 done
@@ -159,6 +174,9 @@ print(f"\n{'tracer':<12} {'ns/call':>8} {'added ns':>9} {'x syscount':>11} {'x f
 for k in runs:
     print(f"{k:<12} {med[k]:8.1f} {added[k]:9.1f} {ratio(k, 'syscount'):>11} {ratio(k, 'floor'):>8}"
           f" {round_ratio(k, 'syscount'):>21} {round_ratio(k, 'floor'):>8}")
+if "bpfex_workload" in med and "bpfex" in med:
+    print(f"\nby_workload: bpfex_workload adds {ratio('bpfex_workload', 'bpfex')} x what bpfex adds "
+          f"(per round {round_ratio('bpfex_workload', 'bpfex')}); target <= 1.25")
 polls = [float(x) for x in open(sys.argv[2]) if x.strip()]
 if polls:
     print(f"\nbpfex poll of the syscall module (bpfex_poll_duration_seconds): median {statistics.median(polls)*1e6:.0f} us, "

@@ -36,6 +36,7 @@ struct KubernetesOptions {
 };
 
 struct AttributionOptions {
+  std::string cgroup_mount;  // "": the cgroup2 mount of /proc/self/mountinfo
   uint32_t cgroup_depth = 2;
   uint32_t max_workloads = 512;
   std::chrono::nanoseconds min_age = std::chrono::seconds(30);
@@ -44,6 +45,10 @@ struct AttributionOptions {
 
   template <class V>
   void visit(V& v) {
+    v.field("cgroup_mount", cgroup_mount, [](const std::string& path) -> std::optional<std::string> {
+      if (!path.empty() && path[0] != '/') return "must be an absolute path, got \"" + path + "\"";
+      return std::nullopt;
+    });
     v.field("cgroup_depth", cgroup_depth, in_range(1, 32));
     v.field("max_workloads", max_workloads, in_range(1, 1u << 16));
     v.field("min_age", min_age, duration_between(std::chrono::seconds(0), std::chrono::hours(1)));

@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -39,6 +41,11 @@ std::string cgroup2_mount() {
     return mount_point;
   }
   return "";
+}
+
+bool is_cgroup2(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC;
 }
 
 CgroupPaths::CgroupPaths(std::string mount, std::chrono::milliseconds min_walk_interval)

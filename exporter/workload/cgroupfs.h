@@ -14,6 +14,8 @@ namespace bpfex::workload {
 // Mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo ("/sys/fs/cgroup" on pure v2
 // hosts, "/sys/fs/cgroup/unified" on hybrid ones); "" when there is none (a pure v1 host).
 std::string cgroup2_mount();
+// Whether path is (the root of a mount of) a cgroup v2 hierarchy.
+bool is_cgroup2(const std::string& path);
 
 // cgroup IDs to paths below the mount ("/system.slice/nginx.service"; "/" for the root).
 //

@@ -37,8 +37,16 @@ ALLOWED_CAPS = {
 }
 REQUIRED_CAPS = {"BPF", "PERFMON"}
 # Host paths bpfex may read, and nothing else.
-ALLOWED_HOST_PATHS = {"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/kernel/debug", "/sys/fs/bpf"}
-REQUIRED_HOST_PATHS = {"/sys/kernel/btf", "/sys/kernel/tracing"}
+ALLOWED_HOST_PATHS = {"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/kernel/debug", "/sys/fs/bpf", "/sys/fs/cgroup"}
+REQUIRED_HOST_PATHS = {"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup"}
+# Objects that are not namespaced.
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+# What the ConfigMap sets on purpose where config/bpfex.yaml keeps the defaults (dotted keys).
+CONFIGMAP_DELIBERATE = {
+    "attribution.cgroup_mount": "the host's hierarchy as the DaemonSet mounts it",
+    "attribution.kubernetes.enabled": "names from the node's kubelet",
+    "attribution.kubernetes.insecure_skip_verify": "the kubelet's self-signed serving certificate (comment there)",
+}
 METRICS_PORT = 9650
 
 suite = Suite("manifests")
@@ -111,7 +119,7 @@ def t_one_namespace():
     expect("kustomization namespace", k.get("namespace"), name)
     wrong = [f"{f}: {d['kind']} in {d['metadata'].get('namespace')!r}"
              for f, docs in MANIFESTS.items() for d in docs
-             if d.get("kind") not in ("Namespace", "Kustomization") and d["metadata"].get("namespace") != name]
+             if d.get("kind") not in CLUSTER_SCOPED | {"Kustomization"} and d["metadata"].get("namespace") != name]
     if wrong:
         fail(f"objects outside namespace {name}:\n" + "\n".join(wrong))
     if "pod-security.kubernetes.io/enforce" not in ns["metadata"].get("labels", {}):
@@ -173,7 +181,8 @@ def t_known_fields():
 
     api = ApiClient()
     models = {"Namespace": "V1Namespace", "ConfigMap": "V1ConfigMap", "DaemonSet": "V1DaemonSet",
-              "Service": "V1Service"}
+              "Service": "V1Service", "ServiceAccount": "V1ServiceAccount", "ClusterRole": "V1ClusterRole",
+              "ClusterRoleBinding": "V1ClusterRoleBinding"}
     problems = []
     for f, docs in MANIFESTS.items():
         for d in docs:
@@ -259,7 +268,10 @@ def t_read_only_filesystem():
     for name, path in host_paths.items():
         if name not in mounts:
             fail(f"hostPath volume {name} ({path}) is not mounted")
-        expect(f"mountPath of hostPath {path}", mounts[name]["mountPath"], path)
+        # The host's cgroup hierarchy cannot take the container's own /sys/fs/cgroup: it goes where
+        # the ConfigMap's attribution.cgroup_mount says (t_cgroup_mount_matches_config).
+        if path != "/sys/fs/cgroup":
+            expect(f"mountPath of hostPath {path}", mounts[name]["mountPath"], path)
 
 
 def t_probes():
@@ -378,17 +390,58 @@ def t_configmap_config_valid():
         fail("the ConfigMap's bpfex.yaml fails --config.check\n" + describe(proc))
 
 
+def flatten(config: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out |= flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def t_configmap_matches_default_config():
     ours = config_check(BPFEX, [f"--config.file={configmap_config()}"])
     ref = config_check(BPFEX, [f"--config.file={ROOT / 'config' / 'bpfex.yaml'}"])
     if ours.returncode or ref.returncode:
         fail("--config.check failed:\n" + describe(ours) + "\n" + describe(ref))
-    if ours.stdout != ref.stdout:
-        import difflib
-        diff = difflib.unified_diff(ref.stdout.splitlines(), ours.stdout.splitlines(),
-                                    "config/bpfex.yaml (effective)", "ConfigMap bpfex.yaml (effective)", lineterm="")
+    got, want = flatten(yaml.safe_load(ours.stdout)), flatten(yaml.safe_load(ref.stdout))
+    differ = sorted(k for k in got.keys() | want.keys() if got.get(k) != want.get(k))
+    unexpected = [f"{k}: {want.get(k)!r} in config/bpfex.yaml, {got.get(k)!r} in the ConfigMap"
+                  for k in differ if k not in CONFIGMAP_DELIBERATE]
+    if unexpected:
         fail("the ConfigMap configures bpfex differently from config/bpfex.yaml; update "
-             "deploy/kubernetes/configmap.yaml (or make the difference deliberate here):\n" + "\n".join(diff))
+             "deploy/kubernetes/configmap.yaml (or make the difference deliberate here):\n" + "\n".join(unexpected))
+    stale = sorted(set(CONFIGMAP_DELIBERATE) - set(differ))
+    if stale:
+        fail(f"CONFIGMAP_DELIBERATE names keys the ConfigMap does not change: {stale}")
+
+
+def t_rbac_least_privilege():
+    """The ServiceAccount may get nodes/pods (the kubelet's /pods) and nothing else, and is the one
+    the DaemonSet runs as, with its token mounted."""
+    _, role = one("ClusterRole")
+    expect("ClusterRole rules", role.get("rules"), [{"apiGroups": [""], "resources": ["nodes/pods"], "verbs": ["get"]}])
+    _, binding = one("ClusterRoleBinding")
+    _, account = one("ServiceAccount")
+    expect("ClusterRoleBinding roleRef", binding["roleRef"],
+           {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]})
+    expect("ClusterRoleBinding subjects", binding["subjects"],
+           [{"kind": "ServiceAccount", "name": account["metadata"]["name"],
+             "namespace": account["metadata"]["namespace"]}])
+    expect("DaemonSet serviceAccountName", pod_spec().get("serviceAccountName"), account["metadata"]["name"])
+    expect("DaemonSet automountServiceAccountToken", pod_spec().get("automountServiceAccountToken"), True)
+
+
+def t_cgroup_mount_matches_config():
+    """attribution.cgroup_mount in the ConfigMap is where the DaemonSet mounts the host's /sys/fs/cgroup."""
+    volumes = {v["name"]: v for v in pod_spec()["volumes"]}
+    mounts = [m for m in container()["volumeMounts"]
+              if volumes.get(m["name"], {}).get("hostPath", {}).get("path") == "/sys/fs/cgroup"]
+    if len(mounts) != 1 or not mounts[0].get("readOnly"):
+        fail(f"want one read-only mount of the host's /sys/fs/cgroup, got {mounts}")
+    configured = flatten(yaml.safe_load(config_check(BPFEX, [f"--config.file={configmap_config()}"]).stdout))
+    expect("ConfigMap attribution.cgroup_mount", configured.get("attribution.cgroup_mount"), mounts[0]["mountPath"])
 
 
 def t_dockerfile_default_config():
@@ -425,7 +478,11 @@ suite.check("ConfigMap mounted where --config.file points", t_config_mount)
 suite.check("Service and ServiceMonitor use the metrics port", t_service_and_monitor)
 suite.check("bpfex accepts the DaemonSet's arguments (--config.check)", t_daemonset_args_accepted)
 suite.check("bpfex accepts the ConfigMap's configuration (--config.check)", t_configmap_config_valid)
-suite.check("ConfigMap configuration means the same as config/bpfex.yaml", t_configmap_matches_default_config)
+suite.check("ConfigMap configuration means the same as config/bpfex.yaml but for its deliberate keys",
+            t_configmap_matches_default_config)
+suite.check("RBAC: get nodes/pods only, bound to the DaemonSet's ServiceAccount", t_rbac_least_privilege)
+suite.check("the host's /sys/fs/cgroup mounted read-only where attribution.cgroup_mount says",
+            t_cgroup_mount_matches_config)
 suite.check("Dockerfile: default command and config pass --config.check, port exposed", t_dockerfile_default_config)
 
 import shutil  # noqa: E402
