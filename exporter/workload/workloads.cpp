@@ -38,11 +38,11 @@ WorkloadKey Workloads::key_of(const std::string& path) const {
   return {names->ns, names->pod, names->container, ""};
 }
 
-void Workloads::count_live(const WorkloadKey& key, int delta, bool preexisting) {
+void Workloads::count_live(const WorkloadKey& key, int delta, Clock::time_point seen) {
   auto [it, inserted] = workloads_.try_emplace(key);
   Workload& w = it->second;
-  if (inserted) w.first_seen = now_;
-  if (preexisting) w.first_seen = Clock::time_point::min();  // as old as can be: never held back
+  // A workload is as old as its oldest cgroup (a relabelled cgroup brings its age along).
+  if (inserted || seen < w.first_seen) w.first_seen = seen;
   w.live += delta;
   if (w.live > 0) {
     w.went.reset();
@@ -61,9 +61,10 @@ Workloads::Cgroup* Workloads::cgroup(uint64_t id) {
     c.died = now_;
     ++unresolved_;
   } else {
+    c.seen = preexisting_.erase(id) ? Clock::time_point::min() : now_;
     c.path = found.path;
     c.workload = key_of(found.path);
-    count_live(*c.workload, +1, preexisting_.erase(id) > 0);
+    count_live(*c.workload, +1, c.seen);
   }
   return &cgroups_.emplace(id, std::move(c)).first->second;
 }
@@ -88,12 +89,12 @@ void Workloads::begin_poll(Clock::time_point now, bool names_changed) {
     } else if (!paths_.alive(it->first)) {
       c.dead = true;
       c.died = now;
-      if (c.workload) count_live(*c.workload, -1);
+      if (c.workload) count_live(*c.workload, -1, c.seen);
     } else if (names_changed && c.workload) {
       WorkloadKey key = key_of(c.path);
       if (key != *c.workload) {
-        count_live(*c.workload, -1);
-        count_live(key, +1);
+        count_live(*c.workload, -1, c.seen);
+        count_live(key, +1, c.seen);
         c.workload = std::move(key);
       }
     }

@@ -94,6 +94,7 @@ class Workloads {
     bool capped = false;  // other because of max_workloads
   };
   struct Cgroup {
+    Clock::time_point seen;               // first seen; time_point::min(): existed as bpfex started
     std::string path;                     // "" when unresolved
     std::optional<WorkloadKey> workload;  // nullopt: unresolved, counts as other
     bool dead = false;
@@ -111,8 +112,8 @@ class Workloads {
   WorkloadKey key_of(const std::string& path) const;
   // The cgroup record, resolving a new ID; nullptr while a walk is pending.
   Cgroup* cgroup(uint64_t id);
-  // preexisting: the cgroup existed when bpfex started.
-  void count_live(const WorkloadKey& key, int delta, bool preexisting = false);
+  // seen: when the cgroup counted in or out was first seen; a new workload is as old as that.
+  void count_live(const WorkloadKey& key, int delta, Clock::time_point seen);
   Slot slot_of(const WorkloadKey& key);
   void retire(const WorkloadKey& key, const Workload& w);
 
