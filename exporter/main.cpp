@@ -119,6 +119,11 @@ int run(int argc, char** argv) {
   if (!mount.empty()) {
     workloads.emplace(config.attribution, std::move(mount));
     log_info("workload attribution", {{"cgroup2", workloads->paths().mount()}});
+    // Said, not silently ignored: pods are recognised, their names wait for the kubelet client.
+    if (config.attribution.kubernetes.enabled)
+      log_warn(
+          "attribution.kubernetes: this build does not read the kubelet's names yet: pods are labelled by "
+          "their (masked) cgroup path");
   } else {
     log_warn("no cgroup v2 hierarchy is mounted: modules count without workload labels");
   }

@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "cgroups.h"
@@ -212,4 +213,129 @@ TEST_CASE("attribution: 500 cgroups created and removed leave memory and kernel 
   for (const auto& f : m.read().families)
     if (f.name == "bpfex_exec_total") series = f.metric.size();
   CHECK(series < 100);  // the retired workloads' series are gone
+}
+
+namespace {
+
+// The kubelet's names for the test's pods (the kubelet client's table stands in): pod UID ->
+// namespace, pod, and container ID -> name.
+struct TestPods {
+  struct Pod {
+    std::string ns, name;
+    std::map<std::string, std::string> containers;
+  };
+  std::map<std::string, Pod> pods;
+  workload::PodDirectory directory() const {
+    return [this](const std::string& uid, const std::string& id) -> std::optional<workload::ContainerNames> {
+      const auto pod = pods.find(uid);
+      if (pod == pods.end()) return std::nullopt;
+      const auto c = pod->second.containers.find(id);
+      return workload::ContainerNames{pod->second.ns, pod->second.name,
+                                      c == pod->second.containers.end() ? "" : c->second};
+    };
+  }
+};
+
+std::string random_hex(size_t n) {
+  std::string s = unique_token(n);
+  for (char& c : s) c = "0123456789abcdef"[static_cast<unsigned char>(c) % 16];
+  return s;
+}
+std::string random_uid() {
+  const std::string h = random_hex(32);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+}
+std::string underscored(std::string uid) {
+  for (char& c : uid)
+    if (c == '-') c = '_';
+  return uid;
+}
+
+// Execs of comm under exactly these workload labels, and under any labels.
+double execs_of(const Families& f, const std::string& comm, const workload::WorkloadKey& key) {
+  double sum = 0;
+  for (const auto& fam : f) {
+    if (fam.name != "bpfex_exec_total") continue;
+    for (const auto& m : fam.metric)
+      if (m.label[0].value == comm && m.label[1].value == key[0] && m.label[2].value == key[1] &&
+          m.label[3].value == key[2] && m.label[4].value == key[3])
+        sum += m.counter.value;
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("attribution: kubelet-made cgroups (both drivers, every runtime) count under namespace, pod, container",
+          "[attribution]") {
+  KernelFeatures features;
+  TestPods pods;
+  workload::Workloads workloads(attribution(), workload::cgroup2_mount(), pods.directory(), 0ms);
+  auto m = start_module(module_config("exec"), features, &workloads);
+  // The kubepods hierarchy below a prefix of the test's own, as kind nests a node's.
+  const std::string prefix = unit();
+  struct Shape {
+    std::string name;
+    std::function<std::string(const std::string& uid, const std::string& id)> path;
+  };
+  const Shape shapes[] = {
+      {"systemd/burstable/containerd",
+       [&](auto& uid, auto& id) {
+         return prefix + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + underscored(uid) +
+                ".slice/cri-containerd-" + id + ".scope";
+       }},
+      {"systemd/guaranteed/crio",
+       [&](auto& uid, auto& id) {
+         return prefix + "/kubepods.slice/kubepods-pod" + underscored(uid) + ".slice/crio-" + id + ".scope";
+       }},
+      {"systemd/besteffort/docker",
+       [&](auto& uid, auto& id) {
+         return prefix + "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + underscored(uid) +
+                ".slice/docker-" + id + ".scope";
+       }},
+      {"cgroupfs/burstable", [&](auto& uid, auto& id) { return prefix + "/kubepods/burstable/pod" + uid + "/" + id; }},
+      {"cgroupfs/guaranteed", [&](auto& uid, auto& id) { return prefix + "/kubepods/pod" + uid + "/" + id; }},
+      {"runc cgroupfs under systemd kubelet",
+       [&](auto& uid, auto& id) {
+         return prefix + "/kubepods-besteffort-pod" + underscored(uid) + ".slice:cri-containerd:" + id;
+       }},
+  };
+  UniqueProgram prog;
+  int n = 0;
+  for (const Shape& shape : shapes) {
+    INFO(shape.name);
+    const std::string uid = random_uid(), id = random_hex(64), ns = "ns" + std::to_string(n),
+                      pod = "pod" + std::to_string(n);
+    pods.pods[uid] = {ns, pod, {{id, "app"}}};
+    const int in_container = 3 + n, in_leaf = 2;
+    {
+      TestCgroup container(shape.path(uid, id)), leaf(shape.path(uid, id) + "/container");  // crun's leaf
+      container.run([&] {
+        for (int i = 0; i < in_container; ++i) run_and_wait(prog.path);
+      });
+      leaf.run([&] {
+        for (int i = 0; i < in_leaf; ++i) run_and_wait(prog.path);
+      });
+      const Families f = m.read().families;
+      CHECK(execs_of(f, prog.comm, {ns, pod, "app", ""}) == in_container + in_leaf);
+      leaf.remove();
+    }
+    // The container restarted in its pod: a new ID, the same name, the same series, counting on.
+    const std::string restarted = random_hex(64);
+    pods.pods[uid].containers[restarted] = "app";
+    TestCgroup again(shape.path(uid, restarted));
+    again.run([&] { run_and_wait(prog.path); });
+    CHECK(execs_of(m.read().families, prog.comm, {ns, pod, "app", ""}) == in_container + in_leaf + 1);
+    ++n;
+  }
+  // A pod the kubelet does not know: empty names, never its UID; the sum is exact nowhere else.
+  const std::string stranger = random_uid(), id = random_hex(64);
+  TestCgroup unknown(prefix + "/kubepods/besteffort/pod" + stranger + "/" + id);
+  unknown.run([&] { run_and_wait(prog.path); });
+  const Families f = m.read().families;
+  CHECK(execs_of(f, prog.comm, {"", "", "", ""}) == 1);
+  CHECK(sum_where(f, "bpfex_exec_total", 0, prog.comm) == 3 + 4 + 5 + 6 + 7 + 8 + 6 * (2 + 1) + 1);
+  for (const auto& fam : f)
+    for (const auto& s : fam.metric)
+      for (const auto& l : s.label) CHECK(l.value.find(stranger) == std::string::npos);
 }
