@@ -7,10 +7,10 @@ label_values(bpfex_build_info, instance); every panel has a unique id and a grid
 24-column grid, overlapping no other panel; every panel and every target uses the datasource
 variable; every target has an expr and a unique refId.
 
-Data: starts the real bpfex (config/bpfex.yaml with bpf_stats: true, so the program cost panels
-have data too) and a real Prometheus scraping it every second, runs the load generator of every
-module the binary registers (tests/lib/load.py LOADS: a registered module without one fails),
-then runs every panel's query, Grafana variables substituted, as an instant query against
+Data: starts the real bpfex (config/bpfex.yaml with bpf_stats: true and the syscall module's
+by_workload, so the program cost and per-workload panels have data too) and a real Prometheus
+scraping it every second, runs the load generator of every module the binary registers
+(tests/lib/load.py LOADS: a registered module without one fails), then runs every panel's query, Grafana variables substituted, as an instant query against
 Prometheus: it must parse and return at least one finite value. No exemptions: a query of a bpfex
 metric family the binary does not expose fails (a typo, or the dashboard of a module that is not
 registered, which tests/e2e/registry_test.py names).
@@ -215,7 +215,13 @@ def main_live():
     text = (ROOT / "config" / "bpfex.yaml").read_text()
     if "bpf_stats: false" not in text:
         suite.fatal("config/bpfex.yaml has no 'bpf_stats: false' line to turn on")
-    config.write_text(text.replace("bpf_stats: false", "bpf_stats: true"))
+    # The syscall dashboard's per-workload panels need the syscall module's workload labels.
+    # (exec's is on by default: the one by_workload that is off is the syscall module's).
+    syscall_by_workload = "    by_workload: false"
+    if text.count(syscall_by_workload) != 1:
+        suite.fatal(f"config/bpfex.yaml has not exactly one {syscall_by_workload.strip()!r} line to turn on")
+    config.write_text(text.replace("bpf_stats: false", "bpf_stats: true")
+                      .replace(syscall_by_workload, "    by_workload: true"))
     bpfex = start_bpfex(BPFEX, [f"--config.file={config}"], tmp)
     status = wait_healthy(bpfex)
     if status != 200:
