@@ -31,7 +31,9 @@ Workloads::Workloads(AttributionOptions options, std::string cgroup2_mount, PodD
 
 WorkloadKey Workloads::key_of(const std::string& path) const {
   const CgroupWorkload w = parse_cgroup_path(path, options_.cgroup_depth);
-  if (!w.kubernetes() || !pods_) return {"", "", "", cut_cgroup_path(path, options_.cgroup_depth)};
+  if (!w.kubernetes()) return {"", "", "", w.cgroup};
+  // Without the kubelet's names a pod is labelled like any other cgroup.
+  if (!pods_) return {"", "", "", cut_cgroup_path(path, options_.cgroup_depth)};
   // A pod the kubelet does not know (yet): no names, and never its UID.
   const auto names = pods_(w.pod_uid, w.container_id);
   if (!names) return {"", "", "", ""};
