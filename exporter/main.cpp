@@ -17,8 +17,7 @@
 #include "loader/program_stats.h"
 #include "loader/skeleton.h"
 #include "loader/tracefs.h"
-#include "workload/cgroupfs.h"
-#include "workload/workloads.h"
+#include "workload/attribution.h"
 
 using namespace bpfex;
 
@@ -106,32 +105,13 @@ int run(int argc, char** argv) {
   }
 
   KernelFeatures features(btf_path);
-  // Workload attribution needs the cgroup v2 hierarchy (on hybrid hosts, its unified mount; in a
-  // container, the host's, mounted where attribution.cgroup_mount says).
-  std::optional<workload::Workloads> workloads;
-  std::string mount = config.attribution.cgroup_mount;
-  if (mount.empty()) mount = workload::cgroup2_mount();
-  if (!mount.empty() && !workload::is_cgroup2(mount)) {
-    log_error("attribution.cgroup_mount is not a cgroup v2 hierarchy: modules count without workload labels",
-              {{"path", mount}});
-    mount.clear();
-  }
-  if (!mount.empty()) {
-    workloads.emplace(config.attribution, std::move(mount));
-    log_info("workload attribution", {{"cgroup2", workloads->paths().mount()}});
-    // Said, not silently ignored: pods are recognised, their names wait for the kubelet client.
-    if (config.attribution.kubernetes.enabled)
-      log_warn(
-          "attribution.kubernetes: this build does not read the kubelet's names yet: pods are labelled by "
-          "their (masked) cgroup path");
-  } else {
-    log_warn("no cgroup v2 hierarchy is mounted: modules count without workload labels");
-  }
-  ModuleContext context{features, workloads ? &*workloads : nullptr};
+  // Workload attribution needs the cgroup v2 hierarchy; without it modules count without workload labels.
+  std::unique_ptr<workload::Attribution> attribution = workload::Attribution::start(config.attribution);
+  ModuleContext context{features, attribution ? &attribution->workloads() : nullptr};
   std::vector<RunningModule> modules = start_modules(config, context);
 
   SnapshotStore snapshots;
-  Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), context.workloads);
+  Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), attribution.get());
   poller.poll_once();
   HttpServer http(snapshots, statuses(modules), config.telemetry_path);
   if (Status st = http.start(config.listen_address); !st) {

@@ -17,11 +17,15 @@ packages=(
   # build (the tests are built with the binary: catch2 too)
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
   prometheus-cpp-dev libyaml-cpp-dev libcivetweb-dev catch2
+  # the kubelet client (workload attribution): HTTPS and JSON
+  libcurl4-openssl-dev nlohmann-json3-dev
 )
 if $tests; then
   packages+=(
     # real Prometheus + promtool, traffic in network namespaces, HTTP, JSON, loopback pings
     prometheus iproute2 curl jq python3 procps iputils-ping
+    # certificates of the kubelet stand-in (tests/e2e/kubelet_test.py)
+    openssl
     # deploy tests: manifests (YAML, Kubernetes API models), the systemd unit (systemd-analyze; its
     # system call filter against what bpfex really calls, via strace), shell lint
     python3-yaml python3-kubernetes systemd strace shellcheck

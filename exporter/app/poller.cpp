@@ -4,21 +4,21 @@
 #include "app/self_metrics.h"
 #include "base/log.h"
 #include "exposition/text_format.h"
-#include "workload/workloads.h"
+#include "workload/attribution.h"
 
 namespace bpfex {
 
 Poller::Poller(std::vector<RunningModule>& modules, std::chrono::nanoseconds interval, SnapshotStore& store,
-               bool stats_switch_held, workload::Workloads* workloads)
+               bool stats_switch_held, workload::Attribution* attribution)
     : modules_(modules),
       interval_(interval),
       store_(store),
       stats_switch_held_(stats_switch_held),
-      workloads_(workloads) {}
+      attribution_(attribution) {}
 
 void Poller::poll_once() {
   // Dead cgroups and workload ages first, so that every module's reading sees the same workloads.
-  if (workloads_) workloads_->begin_poll(std::chrono::steady_clock::now());
+  if (attribution_) attribution_->begin_poll(std::chrono::steady_clock::now());
   Families all;
   for (RunningModule& m : modules_) {
     if (!m.status.up) continue;
@@ -37,7 +37,7 @@ void Poller::poll_once() {
     }
     all.insert(all.end(), m.last_families.begin(), m.last_families.end());
   }
-  Families self = self_metrics(modules_, stats_switch_held_, workloads_);
+  Families self = self_metrics(modules_, stats_switch_held_, attribution_);
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
   auto snap = std::make_shared<Snapshot>();
   snap->text = serialize_text(all);

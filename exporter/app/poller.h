@@ -14,12 +14,16 @@
 
 namespace bpfex {
 
+namespace workload {
+class Attribution;
+}
+
 class Poller {
  public:
-  // modules, store and workloads must outlive the poller. stats_switch_held: see self_metrics().
-  // workloads: the attribution service the modules were started with (null: none).
+  // modules, store and attribution must outlive the poller. stats_switch_held: see self_metrics().
+  // attribution: what the modules were started with (null: none).
   Poller(std::vector<RunningModule>& modules, std::chrono::nanoseconds interval, SnapshotStore& store,
-         bool stats_switch_held, workload::Workloads* workloads = nullptr);
+         bool stats_switch_held, workload::Attribution* attribution = nullptr);
   ~Poller() { stop(); }
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
@@ -37,7 +41,7 @@ class Poller {
   std::chrono::nanoseconds interval_;
   SnapshotStore& store_;
   bool stats_switch_held_;
-  workload::Workloads* workloads_;
+  workload::Attribution* attribution_;
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;

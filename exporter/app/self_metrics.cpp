@@ -4,12 +4,12 @@
 #include "app/process_metrics.h"
 #include "gen/version.h"
 #include "loader/program_stats.h"
-#include "workload/workloads.h"
+#include "workload/attribution.h"
 
 namespace bpfex {
 
 Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held,
-                      const workload::Workloads* workloads) {
+                      const workload::Attribution* attribution) {
   auto build = gauge_family("bpfex_build_info",
                             "A metric with a constant '1' value labeled by bpfex's version and git revision.",
                             {"version", "revision"});
@@ -52,20 +52,46 @@ Families self_metrics(const std::vector<RunningModule>& modules, bool stats_swit
   stats_on.add({}, (stats_switch_held || kernel_bpf_stats_enabled()) ? 1 : 0);
   Families out = {build.build(),    up.build(),   duration.build(), errors.build(),
                   overflow.build(), runs.build(), run_time.build(), stats_on.build()};
-  if (workloads) {
+  if (attribution) {
+    const workload::Workloads& workloads = attribution->workloads();
     auto exported = gauge_family("bpfex_attribution_workloads",
                                  "Workloads exported with series of their own (at most attribution.max_workloads).");
-    exported.add({}, static_cast<double>(workloads->exported()));
+    exported.add({}, static_cast<double>(workloads.exported()));
     auto unresolved = counter_family("bpfex_attribution_unresolved_cgroups_total",
                                      "cgroups that were gone before their path could be read; their counts are in "
                                      "cgroup=\"other\".");
-    unresolved.add({}, static_cast<double>(workloads->unresolved()));
+    unresolved.add({}, static_cast<double>(workloads.unresolved()));
     auto walks = counter_family("bpfex_attribution_cgroup_walks_total",
                                 "Walks of the cgroup v2 hierarchy to find the paths of new cgroup IDs.");
-    walks.add({}, static_cast<double>(workloads->paths().walks()));
+    walks.add({}, static_cast<double>(workloads.paths().walks()));
     out.push_back(exported.build());
     out.push_back(unresolved.build());
     out.push_back(walks.build());
+  }
+  if (const workload::KubeletPods* kubelet = attribution ? attribution->kubelet() : nullptr) {
+    const workload::KubeletPods::Stats s = kubelet->stats();
+    auto refreshes = counter_family("bpfex_attribution_kubelet_refreshes_total",
+                                    "Successful reads of the kubelet's /pods (pod and container names).");
+    refreshes.add({}, static_cast<double>(s.refreshes));
+    auto errors = counter_family("bpfex_attribution_kubelet_errors_total",
+                                 "Failed reads of the kubelet's /pods, by reason (the log says more); pods it "
+                                 "does not name meanwhile are labelled by their cgroup.",
+                                 {"reason"});
+    for (workload::KubeletError e : workload::kKubeletErrors) {
+      const auto it = s.errors.find(e);
+      errors.add({std::string(workload::kubelet_error_name(e))},
+                 it == s.errors.end() ? 0 : static_cast<double>(it->second));
+    }
+    auto pods = gauge_family("bpfex_attribution_kubelet_pods", "Pods in the kubelet's last good answer.");
+    pods.add({}, static_cast<double>(s.pods));
+    out.push_back(refreshes.build());
+    out.push_back(errors.build());
+    out.push_back(pods.build());
+    auto last = gauge_family("bpfex_attribution_kubelet_last_success_timestamp_seconds",
+                             "When the kubelet's /pods was last read successfully, in seconds since the epoch (0: "
+                             "never).");
+    last.add({}, s.last_success_unix_seconds.value_or(0));
+    out.push_back(last.build());
   }
   Families process = process_metrics();
   out.insert(out.end(), std::make_move_iterator(process.begin()), std::make_move_iterator(process.end()));

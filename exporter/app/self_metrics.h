@@ -9,9 +9,13 @@
 
 namespace bpfex {
 
+namespace workload {
+class Attribution;
+}
+
 // stats_switch_held: bpfex holds BPF_ENABLE_STATS (bpf_stats: true), so run-time stats are on.
-// workloads: the attribution service, if any.
+// attribution: workload attribution, if any.
 Families self_metrics(const std::vector<RunningModule>& modules, bool stats_switch_held,
-                      const workload::Workloads* workloads = nullptr);
+                      const workload::Attribution* attribution = nullptr);
 
 }  // namespace bpfex

@@ -32,12 +32,15 @@ Workloads::Workloads(AttributionOptions options, std::string cgroup2_mount, PodD
 WorkloadKey Workloads::key_of(const std::string& path) const {
   const CgroupWorkload w = parse_cgroup_path(path, options_.cgroup_depth);
   if (!w.kubernetes()) return {"", "", "", w.cgroup};
-  // Without the kubelet's names a pod is labelled like any other cgroup.
-  if (!pods_) return {"", "", "", cut_cgroup_path(path, options_.cgroup_depth)};
-  // A pod the kubelet does not know (yet): no names, and never its UID.
-  const auto names = pods_(w.pod_uid, w.container_id);
-  if (!names) return {"", "", "", ""};
-  return {names->ns, names->pod, names->container, ""};
+  const PodAnswer answer = pods_ ? pods_(w.pod_uid, w.container_id) : PodAnswer{};
+  switch (answer.kind) {
+    case PodAnswer::Kind::named: return {answer.names.ns, answer.names.pod, answer.names.container, ""};
+    // A pod the kubelet does not know (yet): no names, and never its UID.
+    case PodAnswer::Kind::unknown_pod: return {"", "", "", ""};
+    // Without the kubelet's names a pod is labelled like any other cgroup.
+    case PodAnswer::Kind::not_asked: break;
+  }
+  return {"", "", "", cut_cgroup_path(path, options_.cgroup_depth)};
 }
 
 void Workloads::count_live(const WorkloadKey& key, int delta, Clock::time_point seen) {

@@ -38,12 +38,18 @@ namespace bpfex::workload {
 inline const std::vector<std::string> kWorkloadLabelNames = {"namespace", "pod", "container", "cgroup"};
 using WorkloadKey = std::array<std::string, 4>;  // values of kWorkloadLabelNames
 
-// Kubernetes names of a container, as the kubelet has them; nullopt when it does not know the pod.
+// Kubernetes names of a container, as the kubelet has them.
 struct ContainerNames {
   std::string ns, pod, container;
 };
-using PodDirectory =
-    std::function<std::optional<ContainerNames>(const std::string& pod_uid, const std::string& container_id)>;
+// What the names source says about a pod's container: its names; that the pod is not known (yet: it
+// is labelled with empty names, never its UID); or nothing, because the kubelet could not be asked
+// (it is labelled by its cgroup path, as without Kubernetes names).
+struct PodAnswer {
+  enum class Kind { named, unknown_pod, not_asked } kind = Kind::not_asked;
+  ContainerNames names;  // when named
+};
+using PodDirectory = std::function<PodAnswer(const std::string& pod_uid, const std::string& container_id)>;
 
 class Workloads {
  public:

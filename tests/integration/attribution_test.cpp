@@ -12,6 +12,7 @@
 #include "helpers.h"
 #include "loader/features.h"
 #include "workload/cgroupfs.h"
+#include "workload/kubelet.h"
 #include "workload/workloads.h"
 
 using namespace bpfex;
@@ -217,22 +218,12 @@ TEST_CASE("attribution: 500 cgroups created and removed leave memory and kernel 
 
 namespace {
 
-// The kubelet's names for the test's pods (the kubelet client's table stands in): pod UID ->
-// namespace, pod, and container ID -> name.
+// The kubelet's names for the test's pods, as the kubelet client keeps them.
 struct TestPods {
-  struct Pod {
-    std::string ns, name;
-    std::map<std::string, std::string> containers;
-  };
-  std::map<std::string, Pod> pods;
+  workload::PodTable table;
+  workload::PodTable::Pod& operator[](const std::string& uid) { return table.pods[uid]; }
   workload::PodDirectory directory() const {
-    return [this](const std::string& uid, const std::string& id) -> std::optional<workload::ContainerNames> {
-      const auto pod = pods.find(uid);
-      if (pod == pods.end()) return std::nullopt;
-      const auto c = pod->second.containers.find(id);
-      return workload::ContainerNames{pod->second.ns, pod->second.name,
-                                      c == pod->second.containers.end() ? "" : c->second};
-    };
+    return [this](const std::string& uid, const std::string& id) { return table.find(uid, id); };
   }
 };
 
@@ -306,7 +297,7 @@ TEST_CASE("attribution: kubelet-made cgroups (both drivers, every runtime) count
     INFO(shape.name);
     const std::string uid = random_uid(), id = random_hex(64), ns = "ns" + std::to_string(n),
                       pod = "pod" + std::to_string(n);
-    pods.pods[uid] = {ns, pod, {{id, "app"}}};
+    pods[uid] = {ns, pod, {{id, "app"}}};
     const int in_container = 3 + n, in_leaf = 2;
     {
       TestCgroup container(shape.path(uid, id)), leaf(shape.path(uid, id) + "/container");  // crun's leaf
@@ -322,7 +313,7 @@ TEST_CASE("attribution: kubelet-made cgroups (both drivers, every runtime) count
     }
     // The container restarted in its pod: a new ID, the same name, the same series, counting on.
     const std::string restarted = random_hex(64);
-    pods.pods[uid].containers[restarted] = "app";
+    pods[uid].containers[restarted] = "app";
     TestCgroup again(shape.path(uid, restarted));
     again.run([&] { run_and_wait(prog.path); });
     CHECK(execs_of(m.read().families, prog.comm, {ns, pod, "app", ""}) == in_container + in_leaf + 1);

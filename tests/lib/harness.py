@@ -9,6 +9,7 @@ nothing ran).
 What it offers, one implementation each:
 - checks: Suite (check, note, fatal, finish, show_logs), fail, expect, CheckFailed;
 - the run: parse_args, require_root, temp_dir, ensure_tracefs;
+- cgroups: cgroup2_mount, Cgroup (created for the test, processes run in it, removed at exit);
 - processes: run, describe, Daemon (always stopped: at exit, on an exception, SIGINT or SIGTERM);
 - the network: free_ports, wait_until, http_request / http_get (status, headers, body);
 - metrics: metric_families, sample_values, sample;
@@ -264,6 +265,66 @@ class Daemon:
         except OSError:
             return ""
         return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------- cgroups (v2)
+
+def cgroup2_mount() -> Path | None:
+    """Where the cgroup v2 hierarchy is mounted, from /proc/self/mountinfo (/sys/fs/cgroup on pure
+    v2 hosts, /sys/fs/cgroup/unified on hybrid ones); None when there is none."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        if fields[sep + 1] == "cgroup2":
+            return Path(fields[4])
+    return None
+
+
+class Cgroup:
+    """A cgroup v2 directory the test creates (parents included) and removes at exit, deepest
+    first, after the processes the test ran in it have ended."""
+
+    _made: list[Path] = []
+
+    def __init__(self, mount: Path, path: str):
+        self.path = path
+        self.dir = mount / path.lstrip("/")
+        todo = []
+        d = self.dir
+        while not d.exists():
+            todo.append(d)
+            d = d.parent
+        for d in reversed(todo):
+            d.mkdir()
+            if not Cgroup._made:
+                atexit.register(Cgroup._remove_all)
+            Cgroup._made.append(d)
+
+    def run(self, cmd: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess:
+        """Runs cmd to its end inside this cgroup (a shell moves itself in, then execs cmd)."""
+        return run(["sh", "-c", 'echo 0 > "$1/cgroup.procs" && shift && exec "$@"', "sh", self.dir, *cmd],
+                   timeout=timeout)
+
+    def execs(self, prog: Path, n: int) -> None:
+        """Exactly n successful execs of prog by processes in this cgroup."""
+        proc = self.run(["sh", "-c", 'i=0; while [ "$i" -lt "$2" ]; do "$1" || exit 1; i=$((i+1)); done',
+                         "sh", str(prog), str(n)])
+        if proc.returncode != 0:
+            fail(f"{n} execs of {prog} in {self.path}:\n{describe(proc)}")
+
+    def remove(self) -> None:
+        """Removes this cgroup's directory (it must be empty of processes and children)."""
+        self.dir.rmdir()
+        Cgroup._made.remove(self.dir)
+
+    @staticmethod
+    def _remove_all() -> None:
+        for d in sorted(Cgroup._made, key=lambda p: len(p.parts), reverse=True):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        Cgroup._made.clear()
 
 
 # ---------------------------------------------------------------- network
