@@ -240,16 +240,21 @@ static __always_inline void count(struct __sk_buff *skb, int has_l2_header, __u8
 	}
 
 	class = network_class(&key);
-	if (slot && class >= 0 && class < NETWORK_CLASSES) {
+	if (slot) {
 		struct network_slot *counts;
 
 		slot -= 1;
 		counts = bpf_map_lookup_elem(&network_slots, &slot);
 		if (counts) {
 			/* per-CPU value, and tc/tcx programs run with bottom halves off: plain adds */
-			counts->counts[direction & 1][class].packets += packets;
-			counts->counts[direction & 1][class].bytes += bytes;
-			return;
+			if (class >= 0 && class < NETWORK_CLASSES) {
+				counts->counts[direction & 1][class].packets += packets;
+				counts->counts[direction & 1][class].bytes += bytes;
+				return;
+			}
+			/* the hash map below has the details; this, the interface's total */
+			counts->counts[direction & 1][NETWORK_CLASS_REST].packets += packets;
+			counts->counts[direction & 1][NETWORK_CLASS_REST].bytes += bytes;
 		}
 	}
 

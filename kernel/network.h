@@ -17,6 +17,9 @@ enum network_family {
 	NETWORK_FAMILY_OTHER = 0, /* proto holds the ethertype (0 when the frame has none) */
 	NETWORK_FAMILY_IPV4 = 1,  /* proto holds the L4 protocol number */
 	NETWORK_FAMILY_IPV6 = 2,  /* proto holds the L4 protocol number after extension headers */
+	/* User space only: what an interface carried before bpfex attached to it, read from the
+	 * interface's own counters, which do not say which family or protocol (proto 0). */
+	NETWORK_FAMILY_UNKNOWN = 3,
 };
 
 /* proto value for an IP packet whose header ends before its protocol field (or the next-header
@@ -93,7 +96,11 @@ enum network_class {
 	NETWORK_SLOT_CLASSES(NETWORK_CLASS_ENUM)
 #undef NETWORK_CLASS_ENUM
 	NETWORK_USED_CLASSES,
-	/* Room in a slot (at least NETWORK_USED_CLASSES): a power of two keeps the index arithmetic
+	/* Not a class of its own: the packets of the interface counted in network_counts (every family
+	 * and protocol without a class), so that its slot alone says what it counted in all. User space
+	 * reads it right after attaching (exporter/modules/network.cpp), never exports it. */
+	NETWORK_CLASS_REST = NETWORK_USED_CLASSES,
+	/* Room in a slot (more than NETWORK_CLASS_REST): a power of two keeps the index arithmetic
 	 * cheap. */
 	NETWORK_CLASSES = 8,
 };

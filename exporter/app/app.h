@@ -25,6 +25,7 @@ struct RunningModule {
   double last_poll_seconds = 0;
   Families last_families;  // served again when a read fails
   std::optional<uint64_t> label_overflows;
+  std::string problem;  // the last reading's (ModuleReading::problem)
   CounterGuard guard;
 };
 

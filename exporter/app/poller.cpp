@@ -30,6 +30,13 @@ void Poller::poll_once() {
       m.guard.apply(reading.families, reading.retire_vanished_series);
       m.last_families = std::move(reading.families);
       m.label_overflows = reading.label_overflows;
+      if (reading.problem != m.problem) {
+        if (reading.problem.empty())
+          log_info("module healthy again", {{"module", m.status.name}});
+        else
+          log_warn("module unhealthy", {{"module", m.status.name}, {"reason", reading.problem}});
+        m.problem = std::move(reading.problem);
+      }
     } else {
       ++m.poll_errors;
       // Keep serving the last good values: a counter must not vanish or drop because one read failed.
@@ -41,6 +48,8 @@ void Poller::poll_once() {
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
   auto snap = std::make_shared<Snapshot>();
   snap->text = serialize_text(all);
+  for (const RunningModule& m : modules_)
+    if (!m.problem.empty()) snap->problems.emplace_back(m.status.name, m.problem);
   store_.publish(std::move(snap));
 }
 

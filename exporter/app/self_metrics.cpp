@@ -35,7 +35,7 @@ Families self_metrics(const std::vector<RunningModule>& modules, bool stats_swit
   for (const RunningModule& m : modules) {
     const ModuleStatus& st = m.status;
     if (!st.enabled) continue;
-    up.add({st.name}, st.up ? 1 : 0);
+    up.add({st.name}, st.up && m.problem.empty() ? 1 : 0);
     if (!st.up) continue;
     duration.add({st.name}, m.last_poll_seconds);
     errors.add({st.name}, static_cast<double>(m.poll_errors));

@@ -5,11 +5,15 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bpfex {
 
 struct Snapshot {
   std::string text;  // text format 0.0.4
+  // Modules that run but are not healthy as of this poll: module name, reason.
+  std::vector<std::pair<std::string, std::string>> problems;
 };
 
 // One writer (the poller), any number of readers (HTTP threads): an atomic swap of immutable

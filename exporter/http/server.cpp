@@ -3,6 +3,7 @@
 
 #include <civetweb.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/log.h"
@@ -126,6 +127,8 @@ HttpServer::Response HttpServer::healthz() const {
   for (const auto& m : modules_) {
     if (m.enabled && !m.up) problems += "module " + m.name + " is down: " + m.reason + "\n";
   }
+  for (const auto& [name, problem] : snapshots_.latest()->problems)
+    problems += "module " + name + " is unhealthy: " + problem + "\n";
   if (problems.empty()) return {200, "text/plain; charset=utf-8", "ok\n", {}};
   return {503, "text/plain; charset=utf-8", problems, {}};
 }
@@ -140,11 +143,17 @@ std::string HttpServer::landing_page() const {
   html +=
       "<p><a href=\"" + html_escape(telemetry_path_) + "\">Metrics</a> &middot; <a href=\"/healthz\">Health</a></p>\n";
   html += "<h2>Modules</h2>\n<table>\n<tr><th>module</th><th>state</th><th>programs</th></tr>\n";
+  const auto snapshot = snapshots_.latest();
   for (const auto& m : modules_) {
     std::string state, cls;
+    const auto problem = std::find_if(snapshot->problems.begin(), snapshot->problems.end(),
+                                      [&](const auto& p) { return p.first == m.name; });
     if (!m.enabled) {
       state = "disabled";
       cls = "off";
+    } else if (m.up && problem != snapshot->problems.end()) {
+      state = "unhealthy: " + problem->second;
+      cls = "down";
     } else if (m.up) {
       state = "up";
       cls = "up";

@@ -12,6 +12,7 @@ std::string_view network_family_label(uint64_t family) {
   switch (family) {
     case NETWORK_FAMILY_IPV4: return "ipv4";
     case NETWORK_FAMILY_IPV6: return "ipv6";
+    case NETWORK_FAMILY_UNKNOWN: return "unknown";
     default: return "other";
   }
 }

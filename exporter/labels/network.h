@@ -7,7 +7,8 @@
 
 namespace bpfex::labels {
 
-// enum network_family (kernel/network.h) -> "ipv4", "ipv6"; "other" for anything else (3 values).
+// enum network_family (kernel/network.h) -> "ipv4", "ipv6", "unknown" (counted before bpfex
+// attached); "other" for anything else (4 values).
 std::string_view network_family_label(uint64_t family);
 
 // An IP protocol number -> its IANA keyword in lower case ("tcp", "udp", "icmp", "icmpv6", "sctp",

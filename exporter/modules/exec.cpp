@@ -3,6 +3,7 @@
 #include "kernel/exec.h"
 #include "base/log.h"
 #include "labels/errno.h"
+#include "labels/overflow.h"
 #include "labels/string.h"
 #include "loader/maps.h"
 #include "modules/tracing_module.h"
@@ -78,13 +79,13 @@ class ExecModule final : public TracingModule<exec_bpf> {
     auto execs = counter_family("bpfex_exec_total", kExecsHelp, {"comm"});
     Status st = read_shared_map<exec_comm_key, uint64_t>(
         bpf_map__fd(bpf()->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
-          execs.add({labels::string_label(k.comm)}, static_cast<double>(v));
+          execs.add({labels::distinct_from_overflow(labels::string_label(k.comm))}, static_cast<double>(v));
         });
     if (!st) return st.error().wrap("read exec_by_comm");
     auto stats = read_percpu_u64_array(bpf_map__fd(bpf()->maps.exec_stats), EXEC_STAT_MAX);
     if (!stats) return stats.error().wrap("read exec_stats");
     uint64_t overflow = (*stats)[EXEC_STAT_COMM_OVERFLOW];
-    if (overflow > 0) execs.add({"other"}, static_cast<double>(overflow));
+    if (overflow > 0) execs.add({std::string(labels::kOverflowLabel)}, static_cast<double>(overflow));
 
     auto errors = counter_family("bpfex_exec_errors_total", kErrorsHelp, {"errno"});
     auto by_errno = read_percpu_u64_array(bpf_map__fd(bpf()->maps.exec_errors), EXEC_ERRNO_SLOTS);
@@ -110,8 +111,8 @@ class ExecModule final : public TracingModule<exec_bpf> {
     double overflow = 0;
     Status st = read_shared_map<exec_comm_key, uint64_t>(
         bpf_map__fd(bpf()->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
-          const std::string comm = comms_.label(labels::string_label(k.comm));
-          if (comm == "other") overflow += static_cast<double>(v);
+          const std::string comm = comms_.label(labels::distinct_from_overflow(labels::string_label(k.comm)));
+          if (comm == labels::kOverflowLabel) overflow += static_cast<double>(v);
           exec_samples.push_back({k.cgroup_id, {comm}, {static_cast<double>(v)}});
           comm_keys.push_back(k);
         });
@@ -136,7 +137,7 @@ class ExecModule final : public TracingModule<exec_bpf> {
          {std::pair{EXEC_STAT_COMM_OVERFLOW, &execs}, std::pair{EXEC_STAT_ERRNO_OVERFLOW, &errors}}) {
       const uint64_t n = (*stats)[stat];
       if (n == 0) continue;
-      family->add(workload::with_other_workload({"other"}), static_cast<double>(n));
+      family->add(workload::with_other_workload({std::string(labels::kOverflowLabel)}), static_cast<double>(n));
       overflow += static_cast<double>(n);
     }
     workload::delete_cgroup_keys(bpf_map__fd(bpf()->maps.exec_by_comm), comm_keys, exec_rollup.dead_cgroups,

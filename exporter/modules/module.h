@@ -42,6 +42,9 @@ struct ModuleReading {
   // them instead of repeating their last value. Only for modules whose map entries are never
   // evicted while their subject exists; see CounterGuard.
   bool retire_vanished_series = false;
+  // Not empty while the module runs but not everywhere it should (someone else removed its tc
+  // filter): bpfex_module_up is 0 and /healthz answers 503 with this reason until it clears.
+  std::string problem;
 };
 
 class Module {

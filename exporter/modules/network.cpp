@@ -14,16 +14,22 @@
 #include <bpf/bpf.h>
 #include <fnmatch.h>
 #include <linux/if_arp.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <tuple>
 
 #include "base/log.h"
 #include "kernel/network.h"
 #include "labels/network.h"
+#include "labels/overflow.h"
 #include "loader/maps.h"
 #include "loader/skeleton.h"
 #include "modules/module.h"
@@ -42,7 +48,8 @@ bool network_interface_selected(std::string_view name, const std::vector<std::st
 
 namespace {
 
-static_assert(NETWORK_USED_CLASSES <= NETWORK_CLASSES, "a slot has room for every class of NETWORK_SLOT_CLASSES");
+static_assert(NETWORK_CLASS_REST < NETWORK_CLASSES,
+              "a slot has room for every class of NETWORK_SLOT_CLASSES and the rest");
 
 // Family and protocol of each enum network_class, from the same table the BPF side switches on.
 struct ClassKey {
@@ -63,6 +70,9 @@ struct Interface {
   bool alive = true;             // false once detached: read() deletes its keys and then the entry
   std::optional<uint32_t> slot;  // index into network_slots
   std::optional<NetdevAttachment> attachment;
+  // What it carried before bpfex attached (it appeared after start and was up at once), per
+  // direction: exported as family="unknown", protocol="unknown".
+  network_value before_attach[2] = {};
 };
 
 // The facts the BPF side needs to count like the driver (struct network_interface).
@@ -114,7 +124,12 @@ class NetworkModule final : public Module, private LinkObserver {
       flavour_ = NetdevFlavour::tcx;
     } else if (features.can_attach(NetdevFlavour::tc)) {
       flavour_ = NetdevFlavour::tc;
-      log_info("network: tcx links are not available here; attaching tc clsact filters");
+      // Our filters' handle, and the socket that tells other instances we are alive.
+      auto owner = TcOwner::claim();
+      if (!owner) return owner.error().wrap("tc");
+      tc_owner_.emplace(std::move(owner.value()));
+      log_info("network: tcx links are not available here; attaching tc clsact filters",
+               {{"priority", std::to_string(kTcPriority)}, {"handle", std::to_string(tc_owner_->handle())}});
     } else {
       return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
     }
@@ -153,13 +168,14 @@ class NetworkModule final : public Module, private LinkObserver {
                                 {"interface", "direction", "family", "protocol"});
     uint64_t overflow = (*stats)[NETWORK_STAT_MAP_FULL];
     auto add = [&](const std::string& itf, uint8_t dir, uint8_t family, uint16_t proto, const network_value& v) {
-      const std::string protocol =
-          family == NETWORK_FAMILY_OTHER ? labels::ethertype_label(proto) : labels::ip_protocol_label(proto);
+      const std::string protocol = family == NETWORK_FAMILY_OTHER     ? labels::ethertype_label(proto)
+                                   : family == NETWORK_FAMILY_UNKNOWN ? "unknown"
+                                                                      : labels::ip_protocol_label(proto);
       const LabelValues values = {itf, dir == NETWORK_RX ? "rx" : "tx",
                                   std::string(labels::network_family_label(family)), protocol};
       packets.add(values, static_cast<double>(v.packets));
       bytes.add(values, static_cast<double>(v.bytes));
-      if (itf == "other") overflow += v.packets;
+      if (itf == labels::kOverflowLabel) overflow += v.packets;
     };
 
     std::vector<network_key> stale;
@@ -194,21 +210,30 @@ class NetworkModule final : public Module, private LinkObserver {
           continue;
         }
         const Interface& itf = it->second;
-        const std::string label = itf.named ? itf.name : "other";
+        const std::string label = label_of(itf);
         add(label, dir, family, proto, v);
         // lo: only ingress is attached; loopback counts every packet once as rx and once as tx.
         if (itf.loopback && dir == NETWORK_RX) add(label, NETWORK_TX, family, proto, v);
       }
+      for (const auto& [ifindex, itf] : interfaces_) {
+        if (!itf.alive) continue;
+        for (uint8_t dir = 0; dir < 2; ++dir)
+          if (itf.before_attach[dir].packets || itf.before_attach[dir].bytes)
+            add(label_of(itf), dir, NETWORK_FAMILY_UNKNOWN, 0, itf.before_attach[dir]);
+      }
+      out.problem = verify_attachments();
       for (auto it = interfaces_.begin(); it != interfaces_.end();) {
         if (it->second.alive) {
           ++it;
         } else {
+          if (!it->second.named) retire_before_attach(it->second);
           forget(it->second);
           it = interfaces_.erase(it);
         }
       }
     }
-    for (const auto& [key, v] : retired_other_) add("other", std::get<0>(key), std::get<1>(key), std::get<2>(key), v);
+    for (const auto& [key, v] : retired_other_)
+      add(std::string(labels::kOverflowLabel), std::get<0>(key), std::get<1>(key), std::get<2>(key), v);
     const int fd = bpf_map__fd((*skel_)->maps.network_counts);
     for (const auto& k : stale) bpf_map_delete_elem(fd, &k);
 
@@ -246,7 +271,14 @@ class NetworkModule final : public Module, private LinkObserver {
   void link_present(const LinkInfo& link) override {
     std::lock_guard lock(mutex_);
     auto it = interfaces_.find(link.ifindex);
-    const bool known = it != interfaces_.end() && it->second.alive;
+    bool known = it != interfaces_.end() && it->second.alive;
+    // A deletion the watcher never saw (events lost) and another interface under the same ifindex:
+    // the old tcx links are defunct. Start over, as for a new interface.
+    if (known && flavour_ == NetdevFlavour::tcx && it->second.attachment && !it->second.attachment->verify()) {
+      log_debug("network: interface replaced under its ifindex, or going", {{"interface", link.name}});
+      detach(it->second, /*gone=*/true);
+      known = false;
+    }
     const bool wanted = network_interface_selected(link.name, options_.include, options_.exclude);
     if (known && !wanted) {  // renamed out of the selection
       detach(it->second, /*gone=*/false);
@@ -261,6 +293,13 @@ class NetworkModule final : public Module, private LinkObserver {
     }
     if (!wanted) return;
     if (it != interfaces_.end()) {  // detached but not yet collected by read(): start over
+      // What the old interface counted must not become the new one's: folded (into "other" if
+      // it was counted there) and its keys deleted now, before anything counts under the ifindex.
+      const TrafficCounts old = drain_counts(link.ifindex, it->second);
+      if (!it->second.named) {
+        add_retired_other(old);
+        retire_before_attach(it->second);
+      }
       forget(it->second);
       interfaces_.erase(it);
     }
@@ -279,8 +318,15 @@ class NetworkModule final : public Module, private LinkObserver {
       }
       set_facts(link.ifindex, facts);
     }
-    auto attached = NetdevAttachment::attach(flavour_, link.ifindex, programs_for(link));
+    auto attached =
+        NetdevAttachment::attach(flavour_, link.ifindex, programs_for(link), tc_owner_ ? &*tc_owner_ : nullptr);
     if (!attached) {
+      // Deleted before its creation event got here (a burst): nothing to count, nothing to say.
+      if (attached.error().err == ENODEV) {
+        log_debug("network: gone before attach", {{"interface", link.name}});
+        forget(itf);
+        return;
+      }
       log_warn("network: cannot attach", {{"interface", link.name}, {"err", attached.error().str()}});
       if (attach_error_.empty() && !started_) attach_error_ = attached.error().str();
       forget(itf);
@@ -288,7 +334,166 @@ class NetworkModule final : public Module, private LinkObserver {
     }
     itf.attachment.emplace(std::move(attached.value()));
     log_debug("network: attached", {{"interface", link.name}, {"ifindex", std::to_string(link.ifindex)}});
+    // An interface that appeared while bpfex runs is counted from its first packet: what it carried
+    // before the attach (it was brought up and used faster than bpfex attached) comes from its own
+    // counters, once the batch of events is handled (links_settled). Interfaces that existed at
+    // start are counted from then.
+    if (started_ && !itf.loopback) unaccounted_.push_back(link.ifindex);
     interfaces_.emplace(link.ifindex, std::move(itf));
+  }
+
+  void links_settled() override {
+    std::lock_guard lock(mutex_);
+    if (unaccounted_.empty()) return;
+    // A packet that went past a hook just before our program was on it is still being counted by
+    // the driver; one RCU grace period later (the hooks run under RCU) every such packet is in the
+    // interface's counters. One wait for the whole batch.
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // nohz_full kernels refuse it
+    for (int ifindex : unaccounted_) {
+      auto it = interfaces_.find(ifindex);
+      if (it != interfaces_.end() && it->second.alive) account_before_attach(ifindex, it->second);
+    }
+    unaccounted_.clear();
+  }
+
+  std::string label_of(const Interface& itf) const {
+    return itf.named ? labels::distinct_from_overflow(itf.name) : std::string(labels::kOverflowLabel);
+  }
+
+  // Called with mutex_ held, after the attach and a grace period: the interface's counters minus
+  // what the programs counted since the attach. In the usual case (attached while the interface
+  // was still down) both are zero.
+  void account_before_attach(int ifindex, Interface& itf) {
+    // The interface's counters, what the programs counted, the counters again, the programs again:
+    // when both pairs agree, no packet went by between the reads and the difference is exact.
+    // Traffic that keeps flowing gets a few tries; then the last difference stands.
+    network_value counted[2] = {};
+    LinkCounters kernel;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      auto k1 = link_counters(ifindex);
+      if (!k1) {
+        log_debug("network: no counters before attach", {{"interface", itf.name}, {"err", k1.error().str()}});
+        return;
+      }
+      if (*k1 == LinkCounters{}) return;  // carried nothing yet: the usual case
+      network_value c1[2] = {}, c2[2] = {};
+      counted_since_attach(ifindex, itf, c1);
+      auto k2 = link_counters(ifindex);
+      if (!k2) return;
+      counted_since_attach(ifindex, itf, c2);
+      kernel = *k2;
+      std::copy(std::begin(c2), std::end(c2), std::begin(counted));
+      if (*k1 == *k2 && std::equal(std::begin(c1), std::end(c1), std::begin(c2),
+                                   [](auto& a, auto& b) { return a.packets == b.packets && a.bytes == b.bytes; }))
+        break;
+    }
+    auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+    itf.before_attach[NETWORK_RX] = {minus(kernel.rx_packets, counted[NETWORK_RX].packets),
+                                     minus(kernel.rx_bytes, counted[NETWORK_RX].bytes)};
+    itf.before_attach[NETWORK_TX] = {minus(kernel.tx_packets, counted[NETWORK_TX].packets),
+                                     minus(kernel.tx_bytes, counted[NETWORK_TX].bytes)};
+  }
+
+  // What the programs counted on an interface, per direction: its slot (every class and the rest)
+  // when it has one, else its network_counts entries.
+  void counted_since_attach(int ifindex, const Interface& itf, network_value (&counted)[2]) {
+    if (itf.slot) {
+      if (auto slot = read_slot(*itf.slot)) {
+        for (uint8_t dir = 0; dir < 2; ++dir)
+          for (int c = 0; c <= NETWORK_CLASS_REST; ++c) {
+            counted[dir].packets += slot->counts[dir][c].packets;
+            counted[dir].bytes += slot->counts[dir][c].bytes;
+          }
+      }
+      return;
+    }
+    for_each_count(ifindex, [&](const network_key& k, const network_value& v) {
+      counted[k.direction & 1].packets += v.packets;
+      counted[k.direction & 1].bytes += v.bytes;
+    });
+  }
+
+  // Calls fn with every network_counts entry of ifindex, summed over CPUs.
+  template <class Fn>
+  void for_each_count(int ifindex, Fn&& fn) {
+    const int fd = bpf_map__fd((*skel_)->maps.network_counts);
+    std::vector<network_value> percpu(static_cast<size_t>(possible_cpus()));
+    network_key key{}, next{};
+    for (const void* prev = nullptr; bpf_map_get_next_key(fd, prev, &next) == 0; prev = &key) {
+      key = next;
+      if (static_cast<int>(key.ifindex) != ifindex) continue;
+      if (bpf_map_lookup_elem(fd, &key, percpu.data()) != 0) continue;
+      network_value sum{};
+      for (const network_value& v : percpu) {
+        sum.packets += v.packets;
+        sum.bytes += v.bytes;
+      }
+      fn(key, sum);
+    }
+  }
+
+  using TrafficCounts = std::map<std::tuple<uint8_t, uint8_t, uint16_t>, network_value>;  // direction, family, proto
+
+  // Called with mutex_ held: deletes ifindex's network_counts entries and returns what they and the
+  // interface's slot held.
+  TrafficCounts drain_counts(int ifindex, const Interface& itf) {
+    TrafficCounts out;
+    std::vector<network_key> keys;
+    for_each_count(ifindex, [&](const network_key& k, const network_value& v) {
+      network_value& r = out[{k.direction, k.family, k.proto}];
+      r.packets += v.packets;
+      r.bytes += v.bytes;
+      keys.push_back(k);
+    });
+    const int fd = bpf_map__fd((*skel_)->maps.network_counts);
+    for (const network_key& k : keys) bpf_map_delete_elem(fd, &k);
+    if (itf.slot) {
+      if (auto slot = read_slot(*itf.slot)) {
+        for (uint8_t dir = 0; dir < 2; ++dir)
+          for (int c = 0; c < NETWORK_USED_CLASSES; ++c) {
+            network_value& r = out[{dir, kClasses[c].family, kClasses[c].proto}];
+            r.packets += slot->counts[dir][c].packets;
+            r.bytes += slot->counts[dir][c].bytes;
+          }
+      }
+    }
+    return out;
+  }
+
+  // Called with mutex_ held: what an interface counted as "other" stays in "other" after it goes.
+  void add_retired_other(const TrafficCounts& counts) {
+    for (const auto& [key, v] : counts) {
+      network_value& r = retired_other_[key];
+      r.packets += v.packets;
+      r.bytes += v.bytes;
+    }
+  }
+  void retire_before_attach(const Interface& itf) {
+    for (uint8_t dir = 0; dir < 2; ++dir) {
+      network_value& r = retired_other_[{dir, NETWORK_FAMILY_UNKNOWN, 0}];
+      r.packets += itf.before_attach[dir].packets;
+      r.bytes += itf.before_attach[dir].bytes;
+    }
+  }
+
+  // Called with mutex_ held, from read(): every kVerifyInterval, whether the programs still run on
+  // every interface (tc: someone may remove or replace bpfex's filter). "" when they do.
+  std::string verify_attachments() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_verify_) return problem_;
+    next_verify_ = now + kVerifyInterval;
+    std::string problem;
+    size_t failing = 0;
+    for (const auto& [ifindex, itf] : interfaces_) {
+      if (!itf.alive || !itf.attachment) continue;
+      if (Status st = itf.attachment->verify(); !st) {
+        if (failing++ == 0) problem = "interface " + itf.name + ": " + st.error().message;
+      }
+    }
+    if (failing > 1) problem += " (and " + std::to_string(failing - 1) + " more interfaces)";
+    problem_ = problem;
+    return problem_;
   }
 
   void link_removed(int ifindex) override {
@@ -340,6 +545,7 @@ class NetworkModule final : public Module, private LinkObserver {
   Options options_;
   std::optional<Skeleton<network_bpf>> skel_;
   NetdevFlavour flavour_ = NetdevFlavour::tcx;  // chosen by probing in start()
+  std::optional<TcOwner> tc_owner_;             // tc only: our filters' handle; outlives every attachment
 
   std::mutex mutex_;                     // guards everything below but watcher_
   std::map<int, Interface> interfaces_;  // by ifindex; their attachments go before skel_
@@ -349,6 +555,13 @@ class NetworkModule final : public Module, private LinkObserver {
   bool started_ = false;              // start() is over: attach failures no longer fail it
   // Totals of interfaces exported as "other" that are gone: "other" must not go down.
   std::map<std::tuple<uint8_t, uint8_t, uint16_t>, network_value> retired_other_;
+
+  // tc filters can be removed by others at any time: checked this often (a few netlink requests per
+  // interface), reported as the module's problem.
+  static constexpr std::chrono::seconds kVerifyInterval{10};
+  std::chrono::steady_clock::time_point next_verify_{};
+  std::string problem_;
+  std::vector<int> unaccounted_;  // attached since the last links_settled(): what went before is owed
 
   std::unique_ptr<LinkWatcher> watcher_;  // last: stopped before anything above goes
 };

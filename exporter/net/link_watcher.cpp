@@ -4,7 +4,9 @@
 #include <linux/rtnetlink.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,7 +48,45 @@ std::optional<LinkMessage> parse_link_message(const nlmsghdr* h) {
   return m;
 }
 
-Result<std::unique_ptr<LinkWatcher>> LinkWatcher::start(LinkObserver& observer) {
+Result<LinkCounters> link_counters(int ifindex) {
+  Fd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  if (!sock) return errno_error("netlink socket");
+  timeval timeout{5, 0};
+  setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct {
+    nlmsghdr n;
+    ifinfomsg i;
+  } req{};
+  req.n.nlmsg_len = sizeof req;
+  req.n.nlmsg_type = RTM_GETLINK;
+  req.n.nlmsg_flags = NLM_F_REQUEST;
+  req.n.nlmsg_seq = 1;
+  req.i.ifi_family = AF_UNSPEC;
+  req.i.ifi_index = ifindex;
+  const std::string what = "counters of ifindex " + std::to_string(ifindex);
+  if (send(sock.get(), &req, sizeof req, 0) < 0) return errno_error(what);
+  std::vector<nlmsghdr> buffer((32 << 10) / sizeof(nlmsghdr));
+  ssize_t n = 0;
+  do {
+    n = recv(sock.get(), buffer.data(), buffer.size() * sizeof(nlmsghdr), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno_error(what);
+  for (const nlmsghdr* h = buffer.data(); NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
+    if (h->nlmsg_type == NLMSG_ERROR) return errno_error(what, -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error);
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) continue;
+    const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+    int len = static_cast<int>(IFLA_PAYLOAD(h));
+    for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type != IFLA_STATS64 || RTA_PAYLOAD(a) < 4 * sizeof(uint64_t)) continue;
+      uint64_t v[4];  // rtnl_link_stats64 begins rx_packets, tx_packets, rx_bytes, tx_bytes
+      std::memcpy(v, RTA_DATA(a), sizeof v);
+      return LinkCounters{v[0], v[1], v[2], v[3]};
+    }
+  }
+  return Error{ENODATA, what + ": no IFLA_STATS64 in the answer"};
+}
+
+Result<std::unique_ptr<LinkWatcher>> LinkWatcher::start(LinkObserver& observer, int receive_buffer) {
   std::unique_ptr<LinkWatcher> w(new LinkWatcher(observer));
   w->netlink_ = Fd(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (!w->netlink_) return errno_error("netlink socket");
@@ -55,9 +95,10 @@ Result<std::unique_ptr<LinkWatcher>> LinkWatcher::start(LinkObserver& observer) 
   sa.nl_groups = RTMGRP_LINK;  // subscribed before the dump: no interface can slip between the two
   if (bind(w->netlink_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
     return errno_error("bind netlink socket");
-  // Room for bursts of events (a container host creates and deletes veths in batches).
-  int rcvbuf = 1 << 20;
-  setsockopt(w->netlink_.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  // SO_RCVBUF is capped at net.core.rmem_max (208 KiB by default); with CAP_NET_ADMIN, which the
+  // network module has anyway, SO_RCVBUFFORCE is not.
+  if (setsockopt(w->netlink_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer, sizeof receive_buffer) != 0)
+    setsockopt(w->netlink_.get(), SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   // A dump that stops answering must not block start() forever.
   timeval timeout{5, 0};
   setsockopt(w->netlink_.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -89,11 +130,21 @@ Status LinkWatcher::request_dump() {
   return {};
 }
 
-bool LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
-  bool done = false;
+LinkWatcher::DumpEnd LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
+  DumpEnd end = DumpEnd::running;
   for (const nlmsghdr* h = buffer_.data(); NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
-    if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) {
-      if (h->nlmsg_seq == dump_seq_) done = true;
+    const bool ours = h->nlmsg_seq == dump_seq_;
+    // The device list changed while the kernel was dumping it: the dump may miss some.
+    if (ours && dumped && (h->nlmsg_flags & NLM_F_DUMP_INTR) && end == DumpEnd::running) end = DumpEnd::interrupted;
+    if (h->nlmsg_type == NLMSG_DONE) {
+      if (ours && end == DumpEnd::running) end = DumpEnd::done;
+      continue;
+    }
+    if (h->nlmsg_type == NLMSG_ERROR) {
+      if (ours) {
+        dump_error_ = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+        end = DumpEnd::failed;
+      }
       continue;
     }
     auto m = parse_link_message(h);
@@ -104,56 +155,87 @@ bool LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
       if (present_.erase(m->link.ifindex)) observer_.link_removed(m->link.ifindex);
       continue;
     }
-    if (dumped && h->nlmsg_seq == dump_seq_) dumped->insert(m->link.ifindex);
+    if (dumped && ours) dumped->insert(m->link.ifindex);
     present_.insert(m->link.ifindex);
     observer_.link_present(m->link);
   }
-  return done;
+  return end;
 }
 
 Status LinkWatcher::dump() {
-  if (Status st = request_dump(); !st) return st;
-  std::set<int> dumped;
-  for (;;) {
-    ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) return dump();  // events overran during the dump: again
-      return errno_error("netlink dump");
+  // Overruns and interrupted dumps only mean "again"; a kernel that keeps interrupting every
+  // dump for this long is not going to settle.
+  constexpr int kAttempts = 100;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    if (Status st = request_dump(); !st) return st;
+    std::set<int> dumped;
+    DumpEnd end = DumpEnd::running;
+    while (end == DumpEnd::running || end == DumpEnd::interrupted) {
+      ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ENOBUFS) break;  // events overran during the dump: messages are lost, again
+        return errno_error("netlink dump");
+      }
+      const DumpEnd batch = handle(n, &dumped);
+      if (batch == DumpEnd::failed) return errno_error("netlink dump answered", dump_error_);
+      if (end == DumpEnd::interrupted && batch == DumpEnd::done) break;  // read to its end, then again
+      if (batch != DumpEnd::running) end = batch;
     }
-    if (handle(n, &dumped)) break;
-  }
-  // Whatever was present and is not in the dump went while events were lost.
-  for (auto it = present_.begin(); it != present_.end();) {
-    if (dumped.count(*it)) {
-      ++it;
-    } else {
-      const int ifindex = *it;
-      it = present_.erase(it);
-      observer_.link_removed(ifindex);
+    if (end != DumpEnd::done) continue;
+    // Whatever was present and is not in the dump went while events were lost.
+    for (auto it = present_.begin(); it != present_.end();) {
+      if (dumped.count(*it)) {
+        ++it;
+      } else {
+        const int ifindex = *it;
+        it = present_.erase(it);
+        observer_.link_removed(ifindex);
+      }
     }
+    return {};
   }
-  return {};
+  return Error{EAGAIN, "netlink dump: interrupted or overrun " + std::to_string(kAttempts) + " times in a row"};
 }
 
 void LinkWatcher::watch() {
+  // Whatever the observer does per event (attach programs: the kernel takes its link lock) must
+  // not slow down the host's own link operations: on a busy host they go first, and what an
+  // interface carries before the attach is accounted for anyway.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kNice);
   pollfd fds[2] = {{netlink_.get(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+  bool relist = false;  // events were lost and the listing that follows has not succeeded yet
   for (;;) {
-    if (poll(fds, 2, -1) < 0) {
+    // While a re-listing is owed, try again every 100 ms even if no event comes to wake us.
+    const int ready = poll(fds, 2, relist ? 100 : -1);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       log_error("netlink poll failed; interface changes are no longer seen", {{"err", std::strerror(errno)}});
       return;
     }
     if (fds[1].revents) return;
-    ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == ENOBUFS) {  // the kernel dropped events: list everything again
-        log_warn("netlink events lost, re-listing interfaces");
-        if (Status st = dump(); !st) log_warn("re-listing interfaces failed", {{"err", st.error().str()}});
+    if (ready > 0) {
+      ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), MSG_DONTWAIT);
+      if (n >= 0) {
+        handle(n, nullptr);
+        // More already queued: handle it first, settle once.
+        pollfd more = {netlink_.get(), POLLIN, 0};
+        if (poll(&more, 1, 0) <= 0) observer_.links_settled();
+        continue;
       }
+      if (errno != ENOBUFS) continue;
+      // The kernel dropped events: what we know may be wrong in any way. List everything again.
+      log_warn("netlink events lost, re-listing interfaces");
+      ++relistings_;
+      relist = true;
+    }
+    if (!relist) continue;
+    if (Status st = dump(); !st) {
+      log_warn("re-listing interfaces failed; trying again", {{"err", st.error().str()}});
       continue;
     }
-    handle(n, nullptr);
+    relist = false;
+    observer_.links_settled();
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <linux/netlink.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -29,6 +30,14 @@ struct LinkInfo {
   uint32_t gso_max_segs = 0;       // IFLA_GSO_MAX_SEGS
 };
 
+// An interface's own counters (IFLA_STATS64), as /sys/class/net/<if>/statistics shows them.
+struct LinkCounters {
+  uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
+  bool operator==(const LinkCounters&) const = default;
+};
+// Asks the kernel now (RTM_GETLINK for one interface of the calling thread's namespace).
+Result<LinkCounters> link_counters(int ifindex);
+
 // What one RTM_NEWLINK/RTM_DELLINK message says; nullopt for any other message or a short one.
 struct LinkMessage {
   bool removed = false;  // RTM_DELLINK: deleted, or moved to another namespace
@@ -45,6 +54,9 @@ class LinkObserver {
   virtual void link_present(const LinkInfo& link) = 0;
   // The interface is gone from this namespace (deleted, or moved to another one).
   virtual void link_removed(int ifindex) = 0;
+  // Everything the kernel has said so far is handled (a batch of events, or a listing): a point to
+  // do once what many link_present() calls asked for.
+  virtual void links_settled() {}
 };
 
 class LinkWatcher {
@@ -54,9 +66,17 @@ class LinkWatcher {
   // returns. Then reports changes from a thread of its own. When the kernel drops events (the
   // socket's buffer overran: ENOBUFS), it lists everything again and reports as removed what
   // vanished meanwhile.
-  static Result<std::unique_ptr<LinkWatcher>> start(LinkObserver& observer);
+  // receive_buffer: the socket's buffer for events (bytes); tests make it tiny to force overruns.
+  static Result<std::unique_ptr<LinkWatcher>> start(LinkObserver& observer, int receive_buffer = kReceiveBuffer);
+  // Room for bursts of events: a container host creates and deletes veths in batches of hundreds,
+  // each RTM_NEWLINK about 1.5 KiB. Overruns are survived (a fresh dump) but cost a re-listing.
+  static constexpr int kReceiveBuffer = 4 << 20;
+  // The watcher thread's nice value (bench/network/burst.sh).
+  static constexpr int kNice = 10;
   // Stops and joins the thread: no callback runs once it returns.
   ~LinkWatcher();
+  // Times events were lost and the interfaces listed again (the first listing, at start, not counted).
+  uint64_t relistings() const { return relistings_.load(); }
   LinkWatcher(const LinkWatcher&) = delete;
   LinkWatcher& operator=(const LinkWatcher&) = delete;
 
@@ -65,14 +85,18 @@ class LinkWatcher {
   Status request_dump();
   // Lists every interface and reconciles what is known with it.
   Status dump();
-  // Handles every message in n bytes of buffer_; returns true when they held the end of our dump.
-  bool handle(ssize_t n, std::set<int>* dumped);
+  // How a batch of messages ended for the dump in progress.
+  enum class DumpEnd { running, done, interrupted, failed };
+  // Handles every message in n bytes of buffer_; says whether they ended our dump, and how.
+  DumpEnd handle(ssize_t n, std::set<int>* dumped);
   void watch();
 
   LinkObserver& observer_;
   Fd netlink_, stop_;
   uint32_t dump_seq_ = 0;
+  int dump_error_ = 0;     // errno of a dump the kernel answered with NLMSG_ERROR
   std::set<int> present_;  // ifindexes reported present and not removed since
+  std::atomic<uint64_t> relistings_{0};
   // Receive buffer (start(), then the watcher thread only); nlmsghdr-aligned.
   std::vector<nlmsghdr> buffer_ = std::vector<nlmsghdr>((64 << 10) / sizeof(nlmsghdr));
   std::thread thread_;  // last: joined before anything above goes

@@ -1,6 +1,8 @@
 // Family plumbing for attributed series, the capped-label set.
 #include "workload/series.h"
 
+#include "labels/overflow.h"
+
 namespace bpfex::workload {
 
 std::vector<std::string> with_workload_labels(std::vector<std::string> names) {
@@ -44,7 +46,7 @@ double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, cons
 
 std::string CappedLabels::label(const std::string& value) {
   if (named_.count(value)) return value;
-  if (named_.size() >= cap_) return "other";
+  if (named_.size() >= cap_) return std::string(labels::kOverflowLabel);
   named_.insert(value);
   return value;
 }

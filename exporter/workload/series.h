@@ -27,7 +27,8 @@ double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, cons
 std::vector<double> histogram_values(const unsigned long long* counts, size_t buckets, double sum);
 
 // One label of the module's own capped at `cap` distinct values, first come first served, the rest
-// "other". A value keeps its answer (a series cannot move to "other" and back).
+// "other" (labels/overflow.h: real values are made distinct from it first). A value keeps its answer
+// (a series cannot move to "other" and back).
 class CappedLabels {
  public:
   explicit CappedLabels(size_t cap) : cap_(cap) {}

@@ -145,7 +145,9 @@ http_code() {
 
 t_integration() {
   # In the build directory, as ctest runs it. --durations: the report names the slow cases.
-  (cd "$BUILD" && ./integration_tests --durations yes) >"$TMP/integration.log" 2>&1
+  # BPFEX_CHURN_PAIRS: the interface-churn bursts at a tenth of the host's size (TCG emulation is
+  # that much slower; the host lane runs them in full).
+  (cd "$BUILD" && BPFEX_CHURN_PAIRS=30 ./integration_tests --durations yes) >"$TMP/integration.log" 2>&1
   local rc=$?
   if [[ $rc -eq 0 ]]; then
     grep -E '^All tests passed' "$TMP/integration.log"
@@ -272,6 +274,57 @@ t_sigterm() {
   [[ $rc -eq 0 ]] || { echo "exit $rc after SIGTERM"; return 1; }
 }
 
+# On tc (no tcx before 6.6): bpfex filters on lo's ingress (priority 3070) and their handles.
+tc_handles() {
+  tc filter show dev lo ingress 2>/dev/null | sed -n 's/.* pref 3070 bpf .*handle \(0x[0-9a-f]*\) network_.*/\1/p' | sort
+}
+
+# start_on PORT LOG: a bpfex with the default config; its pid in STARTED_PID once /healthz is 200.
+start_on() {
+  "$BUILD/bpfex" --config.file="$REPO/config/bpfex.yaml" --web.listen-address="127.0.0.1:$1" >"$2" 2>&1 &
+  STARTED_PID=$!
+  local i
+  for ((i = 0; i < 450; i++)); do
+    kill -0 "$STARTED_PID" 2>/dev/null || { echo "bpfex exited: $(tail -n 5 "$2")"; return 1; }
+    [[ $(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz" 2>/dev/null) == 200 ]] &&
+      return 0
+    sleep 0.2
+  done
+  echo "bpfex on port $1 not healthy"
+  return 1
+}
+
+t_tc_instances() {
+  local a b rc=0
+  # Two at once: each its own filter.
+  start_on "$PORT" "$TMP/tc-a.log" || return 1
+  a=$STARTED_PID
+  start_on "$((PORT + 1))" "$TMP/tc-b.log" || { kill "$a"; return 1; }
+  b=$STARTED_PID
+  [[ $(tc_handles | wc -l) -eq 2 ]] || { echo "two instances: $(tc_handles | wc -l) bpfex filters on lo"; rc=1; }
+  # SIGKILL leaves a filter behind; the next instance removes it.
+  kill -KILL "$a"
+  wait "$a" 2>/dev/null || true
+  [[ $(tc_handles | wc -l) -eq 2 ]] || { echo "after SIGKILL: $(tc_handles | wc -l) bpfex filters, want 2"; rc=1; }
+  start_on "$PORT" "$TMP/tc-c.log" || { kill "$b"; return 1; }
+  a=$STARTED_PID
+  [[ $(tc_handles | wc -l) -eq 2 ]] || { echo "after a restart: $(tc_handles | wc -l) bpfex filters, want 2"; rc=1; }
+  grep -q "removed the tc filter of a bpfex that is gone" "$TMP/tc-c.log" || { echo "the dead filter was not removed"; rc=1; }
+  # Stopping one leaves the other's; the last one leaves nothing, not even the qdisc.
+  kill -TERM "$b"
+  wait "$b" || { echo "exit $? after SIGTERM"; rc=1; }
+  [[ $(tc_handles | wc -l) -eq 1 ]] || { echo "one stopped: $(tc_handles | wc -l) bpfex filters, want 1"; rc=1; }
+  kill -TERM "$a"
+  wait "$a" || { echo "exit $? after SIGTERM"; rc=1; }
+  [[ $(tc_handles | wc -l) -eq 0 ]] || { echo "all stopped: $(tc_handles | wc -l) bpfex filters left"; rc=1; }
+  if tc qdisc show dev lo | grep -q clsact; then
+    echo "all stopped: the clsact qdisc bpfex made is still on lo"
+    rc=1
+  fi
+  tc filter show dev lo ingress | sed 's/^/  /'
+  return "$rc"
+}
+
 # A kernel without /sys/kernel/btf/vmlinux, as a bpfex in a private mount namespace with an empty
 # tmpfs over /sys/kernel/btf sees it. hidden_btf_start PORT LOG [FLAGS...]
 hidden_btf_start() {
@@ -345,6 +398,10 @@ guest_main() {
     check "bpfex /metrics: every bpfex_module_up is 1, promtool check metrics clean" t_metrics
     check "bpfex landing page: attach flavours as EXPECTED for $KERNEL" t_landing
     check "SIGTERM: bpfex exits 0" t_sigterm
+  fi
+  if grep -q '^network .* tc ' "$TMP/programs" 2>/dev/null; then
+    check "tc: two instances each their own filter; SIGKILL's leftover removed on restart; the last leaves nothing" \
+      t_tc_instances
   fi
   check "kernel BTF hidden: every module down, /healthz names the file and --btf.path" t_hidden_btf
   check "kernel BTF hidden, --btf.path to a copy: every module up, no BTF-attached flavour" t_hidden_btf_path

@@ -212,3 +212,21 @@ TEST_CASE("exec: a module that cannot attach reports why", "[exec]") {
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().message.find("no usable attach point for exec") != std::string::npos);
 }
+
+TEST_CASE("exec: a program named \"other\" is exported as \"_other\", never as the overflow", "[exec]") {
+  KernelFeatures features;
+  auto m = start_module(module_config("exec"), features);
+  const fs::path dir = fs::temp_directory_path() / ("bpfex-it-" + unique_token());
+  fs::create_directories(dir);
+  const fs::path prog = dir / "other";
+  fs::copy_file("/bin/true", prog);
+  fs::permissions(prog, fs::perms::owner_all);
+  constexpr int kRuns = 4;
+  for (int i = 0; i < kRuns; ++i) REQUIRE(run_and_wait(prog) == 0);
+  ModuleReading r = m.read();
+  fs::remove_all(dir);
+  CHECK(value_of(r.families, "bpfex_exec_total", {"_other"}) == kRuns);
+  CHECK(value_of(r.families, "bpfex_exec_total", {"other"}) == 0);
+  REQUIRE(r.label_overflows);
+  CHECK(*r.label_overflows == 0);
+}

@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 
 #include "net/link_watcher.h"
 #include "netns.h"
@@ -121,4 +123,91 @@ TEST_CASE("link watcher: stopping joins its thread and leaks no file descriptors
     CHECK(open_fd_count() > before);
   }
   CHECK(open_fd_count() == before);
+}
+
+namespace {
+
+// An observer that holds the watcher's thread on its first event until released: meanwhile events
+// pile up in the socket's buffer, as behind a slow attach.
+class SlowRecorder final : public LinkObserver {
+ public:
+  void link_present(const LinkInfo& link) override {
+    hold();
+    inner.link_present(link);
+  }
+  void link_removed(int ifindex) override {
+    hold();
+    inner.link_removed(ifindex);
+  }
+  // From now on the watcher's thread waits in its next callback until release().
+  void hold_from_now() {
+    std::lock_guard lock(mutex_);
+    held_ = true;
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+    released_.notify_all();
+  }
+  Recorder inner;
+
+ private:
+  void hold() {
+    std::unique_lock lock(mutex_);
+    released_.wait(lock, [&] { return !held_; });
+  }
+  std::mutex mutex_;
+  std::condition_variable released_;
+  bool held_ = false;
+};
+
+// The interfaces of the namespace as a fresh dump lists them: ifindex -> name.
+std::map<int, std::string> kernel_links(const NetNs& ns) {
+  std::map<int, std::string> out;
+  std::istringstream lines(sh_output(ns.exec("ip -o link show")));
+  for (std::string l; std::getline(lines, l);) {  // "7: name@peer: <FLAGS> ..."
+    const size_t colon = l.find(": ");
+    if (colon == std::string::npos) continue;
+    std::string name = l.substr(colon + 2, l.find(':', colon + 2) - colon - 2);
+    out[std::stoi(l.substr(0, colon))] = name.substr(0, name.find('@'));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("link watcher: events lost to a full buffer are recovered by listing again", "[net]") {
+  NetNs ns;
+  SlowRecorder recorder;
+  std::unique_ptr<LinkWatcher> watcher;
+  REQUIRE(ns.run_inside([&] {
+    // The smallest buffer the kernel allows: a few events fill it.
+    auto w = LinkWatcher::start(recorder, 1);
+    if (w) watcher = std::move(w.value());
+  }));
+  REQUIRE(watcher);
+  recorder.hold_from_now();
+  // Created, some deleted again, while the watcher's thread is held: far more than the buffer holds.
+  const std::string tok = unique_token(4);
+  std::string batch;
+  for (int i = 0; i < 60; ++i)
+    batch += "link add bla" + tok + std::to_string(i) + " type veth peer name blb" + tok + std::to_string(i) + "\n";
+  for (int i = 0; i < 60; i += 2) batch += "link del bla" + tok + std::to_string(i) + "\n";
+  const std::string file = "/tmp/bpfex-it-batch-" + tok;
+  { std::ofstream(file) << batch; }
+  sh(ns.exec("ip -batch " + file));
+  std::remove(file.c_str());
+  recorder.release();
+  const auto want = kernel_links(ns);
+  REQUIRE(want.size() == 1 + 60);  // lo and 30 pairs
+  const bool converged = recorder.inner.wait_for([&](const std::map<int, LinkInfo>& seen) {
+    if (seen.size() != want.size()) return false;
+    for (const auto& [ifindex, link] : seen) {
+      auto it = want.find(ifindex);
+      if (it == want.end() || it->second != link.name) return false;
+    }
+    return true;
+  });
+  CHECK(converged);
+  CHECK(watcher->relistings() >= 1);
 }

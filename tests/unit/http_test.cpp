@@ -51,6 +51,19 @@ TEST_CASE("/healthz is 503 with the reason when an enabled module is down") {
   CHECK(r.body.find("module exec is down: load BPF programs") != std::string::npos);
 }
 
+TEST_CASE("/healthz is 503 and the landing page says why while a running module is unhealthy, 200 once it is not") {
+  SnapshotStore snapshots;
+  HttpServer http(snapshots, {status("network", true, true)}, "/metrics");
+  Snapshot bad{"up 1\n", {{"network", "interface eth0: bpfex's tc filter was removed by someone else"}}};
+  snapshots.publish(std::make_shared<const Snapshot>(bad));
+  auto r = http.route("GET", "/healthz");
+  CHECK(r.status == 503);
+  CHECK(r.body.find("module network is unhealthy: interface eth0: bpfex's tc filter was removed") != std::string::npos);
+  CHECK(http.route("GET", "/").body.find("unhealthy: interface eth0") != std::string::npos);
+  snapshots.publish(std::make_shared<const Snapshot>(Snapshot{"up 1\n", {}}));
+  CHECK(http.route("GET", "/healthz").status == 200);
+}
+
 TEST_CASE("the landing page names each program's attach point") {
   SnapshotStore snapshots;
   ModuleStatus exec = status("exec", true, true);

@@ -11,6 +11,7 @@
 #include "kernel/network.h"
 #include "labels/errno.h"
 #include "labels/network.h"
+#include "labels/overflow.h"
 #include "labels/string.h"
 #include "labels/syscall.h"
 #include "labels/utf8.h"
@@ -82,12 +83,13 @@ TEST_CASE("syscall: names are unique and numbers in range") {
   }
 }
 
-TEST_CASE("network family: ipv4, ipv6, other") {
+TEST_CASE("network family: ipv4, ipv6, unknown (before bpfex attached), other") {
   check_table(network_family_label, {
                                         {NETWORK_FAMILY_IPV4, "ipv4"},
                                         {NETWORK_FAMILY_IPV6, "ipv6"},
                                         {NETWORK_FAMILY_OTHER, "other"},
-                                        {3, "other"},
+                                        {NETWORK_FAMILY_UNKNOWN, "unknown"},
+                                        {4, "other"},
                                         {UINT64_MAX, "other"},
                                     });
 }
@@ -164,4 +166,14 @@ TEST_CASE("utf8: invalid bytes become U+FFFD, one per bad byte") {
     CHECK(is_valid_utf8(sanitize_utf8(in)));
     CHECK_FALSE(is_valid_utf8(in));
   }
+}
+
+TEST_CASE("labels: a real value reading \"other\" is kept apart from the overflow value, one to one") {
+  CHECK(bpfex::labels::distinct_from_overflow("other") == "_other");
+  CHECK(bpfex::labels::distinct_from_overflow("_other") == "__other");
+  CHECK(bpfex::labels::distinct_from_overflow("___other") == "____other");
+  for (const char* same : {"", "_", "others", "other_", "Other", "xother", "_oth", "eth0", "o"})
+    CHECK(bpfex::labels::distinct_from_overflow(same) == same);
+  CHECK(bpfex::labels::distinct_from_overflow(std::string(bpfex::labels::kOverflowLabel)) !=
+        bpfex::labels::kOverflowLabel);
 }
