@@ -6,6 +6,7 @@
 
 #include "app/app.h"
 #include "app/poller.h"
+#include "app/signals.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "config/flags.h"
@@ -25,21 +26,17 @@ namespace {
 
 constexpr int kExitConfigError = 2;
 
-// Block the stop signals before any thread exists, so that only sigwait in main sees them.
-sigset_t block_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a scraper hanging up mid-response must not kill us
-  return set;
+// A stop asked for during start-up: what was started so far is torn down on the way out.
+int stopped_during_startup() {
+  log_info("stopped during start-up");
+  return 0;
 }
 
 }  // namespace
 
 int run(int argc, char** argv) {
-  sigset_t stop_signals = block_stop_signals();
+  // First, before any other thread exists: every thread inherits the blocked signals.
+  Signals signals;
 
   auto flags = parse_flags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags) {
@@ -107,22 +104,26 @@ int run(int argc, char** argv) {
   KernelFeatures features(btf_path);
   // Workload attribution needs the cgroup v2 hierarchy; without it modules count without workload labels.
   std::unique_ptr<workload::Attribution> attribution = workload::Attribution::start(config.attribution);
+  if (signals.stopping()) return stopped_during_startup();
   ModuleContext context{features, attribution ? &attribution->workloads() : nullptr};
-  std::vector<RunningModule> modules = start_modules(config, context);
+  std::vector<RunningModule> modules = start_modules(config, context, [&] { return signals.stopping(); });
+  if (signals.stopping()) return stopped_during_startup();
 
   SnapshotStore snapshots;
   Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), attribution.get());
   poller.poll_once();
-  HttpServer http(snapshots, statuses(modules), config.telemetry_path);
+  HttpLimits limits;
+  limits.max_requests = config.max_requests;
+  HttpServer http(snapshots, statuses(modules), config.telemetry_path, limits);
   if (Status st = http.start(config.listen_address); !st) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;
   }
   poller.start();
+  signals.started();
   log_info("serving metrics", {{"address", config.listen_address}, {"path", config.telemetry_path}});
 
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
+  const int sig = signals.wait_for_stop();
   log_info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   http.stop();
   poller.stop();

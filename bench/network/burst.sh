@@ -25,7 +25,10 @@ ns=bpfex-burst-$$
 results=$root/bench/network/results/burst-$(date -u +%Y%m%dT%H%M%SZ).txt
 bpfex_pid=""
 cleanup() {
-  [[ -n $bpfex_pid ]] && kill "$bpfex_pid" 2>/dev/null && wait "$bpfex_pid" 2>/dev/null
+  if [[ -n $bpfex_pid ]]; then
+    kill "$bpfex_pid" 2>/dev/null || true
+    wait "$bpfex_pid" 2>/dev/null || true
+  fi
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -73,7 +76,8 @@ one() {
   ip netns exec "$ns" ip -batch "$work/del"
   t3=$(now_ms)
   if [[ $mode == bpfex ]]; then
-    kill "$bpfex_pid" && wait "$bpfex_pid" 2>/dev/null || true
+    kill "$bpfex_pid" 2>/dev/null || true
+    wait "$bpfex_pid" 2>/dev/null || true
     bpfex_pid=""
   fi
   echo "$((t1 - t0)) $attached $((t3 - t2))"

@@ -5,10 +5,12 @@
 
 namespace bpfex {
 
-std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context) {
+std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context,
+                                         const std::function<bool()>& stop) {
   std::vector<RunningModule> out;
   out.reserve(config.modules.size());
   for (const ModuleConfig& mc : config.modules) {
+    if (stop && stop()) break;
     RunningModule m;
     m.status.name = mc.name;
     m.status.enabled = mc.enabled;

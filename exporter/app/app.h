@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -31,7 +32,9 @@ struct RunningModule {
 
 // Creates and starts every enabled module. A module that fails is logged with its reason and left
 // down; the others keep going.
-std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context);
+// stop: asked before each module; once it says true the rest are not started (a stop during start-up).
+std::vector<RunningModule> start_modules(const Config& config, ModuleContext& context,
+                                         const std::function<bool()>& stop = {});
 
 std::vector<ModuleStatus> statuses(const std::vector<RunningModule>& modules);
 

@@ -3,13 +3,19 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 #include "base/duration.h"
+#include "base/fd.h"
+#include "base/quote.h"
 #include "http/listen_address.h"
 #include "modules/registry.h"
 
@@ -35,16 +41,29 @@ const ModuleConfig* Config::module(std::string_view name) const {
 
 std::optional<std::string> check_listen_address(const std::string& address) {
   if (!parse_listen_address(address))
-    return "invalid listen address \"" + address + "\" (use :PORT, IPv4:PORT, [IPv6]:PORT or localhost:PORT)";
+    return "invalid listen address " + quote_value(address) + " (use :PORT, IPv4:PORT, [IPv6]:PORT or localhost:PORT)";
   return std::nullopt;
 }
 
 std::optional<std::string> check_telemetry_path(const std::string& path) {
-  if (path.empty() || path[0] != '/') return "must start with /, got \"" + path + "\"";
-  if (path == "/" || path == "/healthz") return "\"" + path + "\" is taken by the landing page or health check";
-  for (char c : path)
-    if (static_cast<unsigned char>(c) <= ' ' || c == '?' || c == '#')
-      return "must be a plain URL path, got \"" + path + "\"";
+  if (path.empty() || path[0] != '/') return "must start with /, got " + quote_value(path);
+  if (path == "/" || path == "/healthz") return quote_value(path) + " is taken by the landing page or health check";
+  // A request path is compared as clients send it once %-escapes are decoded: a path that is not
+  // already in that form (or that a client or proxy would normalise) could never be requested.
+  for (char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u == '%') return "must be written decoded, without %-escapes, got " + quote_value(path);
+    if (u <= ' ' || u >= 0x7f || c == '?' || c == '#' || c == '"' || c == '<' || c == '>' || c == '\\' || c == '^' ||
+        c == '`' || c == '{' || c == '|' || c == '}')
+      return "must be a plain URL path (letters, digits and -._~!$&'()*+,;=:@/), got " + quote_value(path);
+  }
+  if (path.find("//") != std::string::npos) return "must not have empty segments (//), got " + quote_value(path);
+  for (size_t start = 1; start <= path.size();) {
+    const size_t end = std::min(path.find('/', start), path.size());
+    const std::string_view segment = std::string_view(path).substr(start, end - start);
+    if (segment == "." || segment == "..") return "must not have . or .. segments, got " + quote_value(path);
+    start = end + 1;
+  }
   return std::nullopt;
 }
 
@@ -64,7 +83,16 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
   ConfigDiagnostics diag(file);
   YAML::Node root;
   try {
-    root = YAML::Load(text);
+    std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    if (documents.size() > 1) {
+      // Everything after the first document would be ignored without a word.
+      diag.add(documents[1].Mark(), "", "a second YAML document (after ---): the configuration is one document");
+      return diag.errors();
+    }
+    if (!documents.empty()) root = documents[0];
+  } catch (const YAML::DeepRecursion& e) {
+    diag.add(e.mark, "", "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep");
+    return diag.errors();
   } catch (const YAML::Exception& e) {
     diag.add(e.mark, "", "invalid YAML: " + e.msg);
     return diag.errors();
@@ -80,6 +108,7 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
   if (auto web = top.section("web")) {
     web->field("listen_address", config.listen_address, check_listen_address);
     web->field("telemetry_path", config.telemetry_path, check_telemetry_path);
+    web->field("max_requests", config.max_requests, in_range(1, 1u << 16));
     web->finish();
   }
   top.field("poll_interval", config.poll_interval,
@@ -116,14 +145,28 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
 }
 
 ConfigResult load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    int err = errno;
-    return std::vector<ConfigError>{{path, 0, 0, "", std::string("cannot read config file: ") + std::strerror(err)}};
+  auto fail = [&](const std::string& why) { return std::vector<ConfigError>{{path, 0, 0, "", why}}; };
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) return fail("cannot read config file: it is a directory");
+  if (!S_ISREG(st.st_mode)) return fail("cannot read config file: not a regular file (a FIFO, device or socket)");
+  if (st.st_size > kMaxConfigBytes)
+    return fail("config file is " + std::to_string(st.st_size) + " bytes, more than the " +
+                std::to_string(kMaxConfigBytes >> 20) + " MiB a configuration can be");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail(std::string("cannot read config file: ") + std::strerror(errno));
+    if (n == 0) break;  // shrank while we read
+    got += static_cast<size_t>(n);
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_config(buf.str(), path);
+  text.resize(got);
+  return parse_config(text, path);
 }
 
 std::string dump_config(const Config& config) {
@@ -132,6 +175,7 @@ std::string dump_config(const Config& config) {
   out << YAML::Key << "web" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << "listen_address" << YAML::Value << YAML::DoubleQuoted << config.listen_address;
   out << YAML::Key << "telemetry_path" << YAML::Value << config.telemetry_path;
+  out << YAML::Key << "max_requests" << YAML::Value << config.max_requests;
   out << YAML::EndMap;
   out << YAML::Key << "poll_interval" << YAML::Value << format_duration(config.poll_interval);
   out << YAML::Key << "bpf_stats" << YAML::Value << config.bpf_stats;

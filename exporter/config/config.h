@@ -31,6 +31,7 @@ struct Config {
   std::string source = "built-in defaults";  // file name, for messages
   std::string listen_address = ":9650";
   std::string telemetry_path = "/metrics";
+  uint32_t max_requests = 40;  // requests handled at once (node_exporter's --web.max-requests)
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(1);
   bool bpf_stats = false;
   workload::AttributionOptions attribution;
@@ -45,6 +46,9 @@ using ConfigResult = std::variant<Config, std::vector<ConfigError>>;
 Config default_config();
 // Parses YAML text; `file` names it in errors.
 ConfigResult parse_config(const std::string& text, const std::string& file);
+// A configuration file is a regular file of at most this size (a directory, a FIFO or /dev/zero is
+// an error, not an endless read).
+inline constexpr off_t kMaxConfigBytes = 1 << 20;
 ConfigResult load_config_file(const std::string& path);
 // The effective configuration as YAML (what --config.check prints).
 std::string dump_config(const Config& config);

@@ -1,6 +1,8 @@
 // The command line: node_exporter-style flags, usage text, and flags overriding the file.
 #include "config/flags.h"
 
+#include "base/quote.h"
+
 namespace bpfex {
 
 std::string usage() {
@@ -13,6 +15,7 @@ Flags:
   --config.check              validate the configuration, print the effective one and exit (0 ok, 2 errors)
   --web.listen-address=ADDR   address to serve on: :PORT, IPv4:PORT or [IPv6]:PORT (default ":9650")
   --web.telemetry-path=PATH   path of the metrics (default "/metrics")
+  --web.max-requests=N        requests handled at once, more get 503 (default 40)
   --log.level=LEVEL           debug, info, warn or error (default "info")
   --btf.path=FILE             BTF of this kernel, for kernels without /sys/kernel/btf/vmlinux
                               (raw BTF or an ELF file with a .BTF section, e.g. from BTFHub)
@@ -31,7 +34,7 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       f.help = true;
       continue;
     }
-    if (arg.rfind("--", 0) != 0) return Error{EINVAL, "unexpected argument \"" + arg + "\""};
+    if (arg.rfind("--", 0) != 0) return Error{EINVAL, "unexpected argument " + quote_value(arg)};
     std::string name = arg.substr(2), value;
     bool has_value = false;
     if (auto eq = name.find('='); eq != std::string::npos) {
@@ -56,17 +59,19 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       target = &f.listen_address;
     else if (name == "web.telemetry-path")
       target = &f.telemetry_path;
+    else if (name == "web.max-requests")
+      target = &f.max_requests;
     else if (name == "btf.path")
       target = &f.btf_path;
     else if (name != "log.level")
-      return Error{EINVAL, "unknown flag --" + name};
+      return Error{EINVAL, "unknown flag --" + escape_text(name.substr(0, 64))};
     auto v = take_value();
     if (!v) return Error{EINVAL, "flag --" + name + " needs a value"};
     if (target) {
       *target = *v;
     } else {
       auto level = parse_log_level(*v);
-      if (!level) return Error{EINVAL, "flag --log.level: expected debug, info, warn or error, got \"" + *v + "\""};
+      if (!level) return Error{EINVAL, "flag --log.level: expected debug, info, warn or error, got " + quote_value(*v)};
       f.log_level = *level;
     }
   }
@@ -83,6 +88,14 @@ Status apply_flag_overrides(const Flags& flags, Config& config) {
     if (auto problem = check_telemetry_path(*flags.telemetry_path))
       return Error{EINVAL, "flag --web.telemetry-path: " + *problem};
     config.telemetry_path = *flags.telemetry_path;
+  }
+  if (flags.max_requests) {
+    const std::string& v = *flags.max_requests;
+    const bool digits = !v.empty() && v.size() <= 5 && v.find_first_not_of("0123456789") == std::string::npos;
+    const unsigned long n = digits ? std::stoul(v) : 0;
+    if (n < 1 || n > (1u << 16))
+      return Error{EINVAL, "flag --web.max-requests: expected a number from 1 to 65536, got " + quote_value(v)};
+    config.max_requests = static_cast<uint32_t>(n);
   }
   return {};
 }

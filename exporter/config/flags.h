@@ -15,6 +15,7 @@ struct Flags {
   std::optional<std::string> config_file;
   std::optional<std::string> listen_address;
   std::optional<std::string> telemetry_path;
+  std::optional<std::string> max_requests;
   std::optional<std::string> btf_path;  // BTF for kernels without /sys/kernel/btf/vmlinux
   LogLevel log_level = LogLevel::info;
   bool config_check = false;

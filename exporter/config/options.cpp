@@ -1,17 +1,21 @@
 // YamlMapReader: one field at a time, each error with file:line:column and the dotted key.
 #include "config/options.h"
 
+#include <cctype>
 #include <charconv>
 
 #include "base/duration.h"
+#include "base/quote.h"
 
 namespace bpfex {
 
 std::string ConfigError::str() const {
-  std::string out = file;
+  // Keys and file names come from outside as much as values do: shown escaped, like the values
+  // the messages quote.
+  std::string out = escape_text(file);
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
   out += ": error: ";
-  if (!key.empty()) out += key + ": ";
+  if (!key.empty()) out += (key.size() > 128 ? escape_text(key.substr(0, 128)) + "..." : escape_text(key)) + ": ";
   return out + message;
 }
 
@@ -51,8 +55,6 @@ const char* kind_name(const YAML::Node& n) {
     default: return "nothing";
   }
 }
-
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 
@@ -106,7 +108,7 @@ void YamlMapReader::field(std::string_view key, bool& out) {
   else if (*s == "false")
     out = false;
   else
-    diag_->add(v->Mark(), child_path(key), "expected true or false, got " + quoted(*s));
+    diag_->add(v->Mark(), child_path(key), "expected true or false, got " + quote_value(*s));
 }
 
 void YamlMapReader::field(std::string_view key, uint32_t& out, const Check<uint32_t>& check) {
@@ -121,7 +123,7 @@ void YamlMapReader::field(std::string_view key, uint32_t& out, const Check<uint3
     return;
   }
   if (ec != std::errc() || end != s->data() + s->size() || s->empty()) {
-    diag_->add(v->Mark(), child_path(key), "expected an unsigned integer, got " + quoted(*s));
+    diag_->add(v->Mark(), child_path(key), "expected an unsigned integer, got " + quote_value(*s));
     return;
   }
   if (check) {
@@ -155,8 +157,14 @@ void YamlMapReader::field(std::string_view key, std::chrono::nanoseconds& out,
   if (!s) return;
   auto d = parse_duration(*s);
   if (!d) {
+    // Well formed but past what 64 bits of nanoseconds hold (292 years) says so, not "invalid".
+    const bool well_formed = !s->empty() && s->find_first_not_of("0123456789mshd") == std::string::npos &&
+                             std::isdigit(static_cast<unsigned char>(s->front())) &&
+                             !std::isdigit(static_cast<unsigned char>(s->back()));
     diag_->add(v->Mark(), child_path(key),
-               "invalid duration " + quoted(*s) + " (use a number and a unit: ms, s, m, h, d; e.g. 1s)");
+               well_formed
+                   ? "duration " + quote_value(*s) + " is out of range (at most 292 years)"
+                   : "invalid duration " + quote_value(*s) + " (use a number and a unit: ms, s, m, h, d; e.g. 1s)");
     return;
   }
   if (check) {

@@ -1,7 +1,12 @@
-// civetweb setup, request routing, the landing page and /healthz.
+// libmicrohttpd setup, the listening socket, request checks and routing, the landing page and
+// /healthz.
 #include "http/server.h"
 
-#include <civetweb.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -28,95 +33,210 @@ std::string html_escape(std::string_view s) {
   return out;
 }
 
-const char* reason_phrase(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 503: return "Service Unavailable";
-    default: return "Error";
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// libmicrohttpd decodes %-escapes in place, and a decoded %00 would end the path early
+// ("/metrics%00" read as "/metrics"): it gets the target undecoded, request_path() decodes.
+size_t keep_escaped(void*, MHD_Connection*, char* s) { return std::strlen(s); }
+
+void mhd_log(void*, const char* format, va_list ap) {
+  if (!log_enabled(LogLevel::debug)) return;
+  char line[512];
+  std::vsnprintf(line, sizeof line, format, ap);
+  std::string text(line);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  log_debug("http", {{"detail", text}});
+}
+
+// Enough file descriptors for max_connections plus what the modules hold (BPF objects, links).
+unsigned connections_allowed(unsigned wanted) {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return std::min(wanted, 512u);
+  // The soft limit may be raised to the hard one without privilege (1024 is a common soft default).
+  if (r.rlim_cur < r.rlim_max) {
+    rlimit raised = r;
+    raised.rlim_cur = std::min<rlim_t>(r.rlim_max, 1 << 20);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) r = raised;
   }
+  constexpr rlim_t kReserve = 256;
+  if (r.rlim_cur <= kReserve * 2) return std::min<unsigned>(wanted, static_cast<unsigned>(r.rlim_cur / 2));
+  return static_cast<unsigned>(std::min<rlim_t>(wanted, r.rlim_cur - kReserve));
+}
+
+// The listening socket for a --web.listen-address: ":PORT" is every IPv6 and IPv4 address (one
+// dual-stack socket; IPv4 only where the kernel has no IPv6).
+Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
+  auto a = parse_listen_address(listen_address);
+  if (!a) return Error{EINVAL, "invalid listen address \"" + listen_address + "\""};
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int family = a->ipv6 || a->host.empty() ? AF_INET6 : AF_INET;
+  Fd s(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!s && family == AF_INET6 && a->host.empty() && errno == EAFNOSUPPORT) {
+    family = AF_INET;
+    s = Fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  }
+  if (!s) return errno_error("listen on " + listen_address + ": socket");
+  const int one = 1, zero = 0;
+  setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(static_cast<uint16_t>(a->port));
+    if (a->host.empty()) {
+      a6->sin6_addr = in6addr_any;
+      setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);  // and IPv4, mapped
+    } else {
+      inet_pton(AF_INET6, a->host.c_str(), &a6->sin6_addr);
+      setsockopt(s.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    }
+    len = sizeof *a6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(static_cast<uint16_t>(a->port));
+    if (a->host.empty())
+      a4->sin_addr.s_addr = htonl(INADDR_ANY);
+    else
+      inet_pton(AF_INET, a->host.c_str(), &a4->sin_addr);
+    len = sizeof *a4;
+  }
+  if (bind(s.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0)
+    return errno_error("listen on " + listen_address + ": bind");
+  if (listen(s.get(), 1024) != 0) return errno_error("listen on " + listen_address + ": listen");
+  len = sizeof ss;
+  getsockname(s.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+  port = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                  : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  return s;
+}
+
+// Queues a response; HEAD gets the head only (libmicrohttpd leaves the body out).
+MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r) {
+  MHD_Response* response =
+      MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+  if (!response) return MHD_NO;
+  MHD_add_response_header(response, "Content-Type", r.content_type.c_str());
+  MHD_add_response_header(response, "Cache-Control", "no-store");
+  for (const auto& [k, v] : r.headers) MHD_add_response_header(response, k.c_str(), v.c_str());
+  const MHD_Result ok = MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
+  MHD_destroy_response(response);
+  return ok;
+}
+
+HttpServer::Response plain(int status, std::string body) {
+  return {status, "text/plain; charset=utf-8", std::move(body), {}};
+}
+
+MHD_Result on_request(void* self, MHD_Connection* connection, const char* url, const char* method, const char*,
+                      const char*, size_t* upload_data_size, void** state) {
+  return static_cast<HttpServer*>(self)->answer(connection, url, method, upload_data_size, state) ? MHD_YES : MHD_NO;
 }
 
 }  // namespace
 
-Result<std::string> civetweb_listening_ports(const std::string& listen_address) {
-  auto a = parse_listen_address(listen_address);
-  if (!a) return Error{EINVAL, "invalid listen address \"" + listen_address + "\""};
-  const std::string port = std::to_string(a->port);
-  if (a->host.empty()) {
-    // All addresses: "+" asks civetweb for a dual-stack IPv4+IPv6 socket when built with IPv6.
-    return (mg_check_feature(8) ? "+" : "") + port;
-  }
-  if (a->ipv6) return "[" + a->host + "]:" + port;
-  return a->host + ":" + port;
-}
-
-HttpServer::HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path)
-    : snapshots_(snapshots), modules_(std::move(modules)), telemetry_path_(std::move(telemetry_path)) {}
+HttpServer::HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path,
+                       HttpLimits limits)
+    : snapshots_(snapshots),
+      modules_(std::move(modules)),
+      telemetry_path_(std::move(telemetry_path)),
+      limits_(limits) {}
 
 Status HttpServer::start(const std::string& listen_address) {
-  auto ports = civetweb_listening_ports(listen_address);
-  if (!ports) return ports.error();
-  mg_init_library(0);
-  const char* options[] = {"listening_ports",
-                           ports->c_str(),
-                           "num_threads",
-                           "4",  // scrapes are a memcpy of the snapshot: few threads suffice
-                           "request_timeout_ms",
-                           "10000",  // a stalled client cannot hold a thread forever
-                           "enable_keep_alive",
-                           "yes",
-                           nullptr};
-  mg_callbacks callbacks{};
-  mg_init_data init{};
-  init.callbacks = &callbacks;
-  init.user_data = this;
-  init.configuration_options = options;
-  char error_text[256] = "";
-  mg_error_data error{};
-  error.text = error_text;
-  error.text_buffer_size = sizeof error_text;
-  ctx_ = mg_start2(&init, &error);
-  if (!ctx_) {
-    mg_exit_library();
-    return Error{EADDRINUSE,
-                 "listen on " + listen_address + ": " + (error_text[0] ? error_text : "civetweb failed to start")};
+  auto listener = listen_on(listen_address, port_);
+  if (!listener) return listener.error();
+  listener_ = std::move(listener.value());
+  const unsigned connections = connections_allowed(limits_.max_connections);
+  daemon_ = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &on_request, this,
+                             MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, nullptr, MHD_OPTION_LISTEN_SOCKET,
+                             static_cast<MHD_socket>(listener_.get()), MHD_OPTION_THREAD_POOL_SIZE, limits_.threads,
+                             MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                             static_cast<unsigned>(limits_.idle_timeout.count()), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                             limits_.max_request_bytes, MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, nullptr,
+                             MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
+  if (!daemon_) {
+    listener_.reset();
+    return Error{EIO, "listen on " + listen_address + ": libmicrohttpd did not start"};
   }
-  mg_set_request_handler(ctx_, "/", &HttpServer::handle, this);
+  log_debug("http: serving", {{"connections", std::to_string(connections)}});
   return {};
 }
 
 void HttpServer::stop() {
-  if (ctx_) {
-    mg_stop(ctx_);
-    mg_exit_library();
-    ctx_ = nullptr;
+  if (daemon_) {
+    MHD_stop_daemon(daemon_);  // joins its threads, closes every connection
+    daemon_ = nullptr;
   }
+  listener_.reset();
 }
 
-int HttpServer::handle(mg_connection* conn, void* self_ptr) {
-  const auto* self = static_cast<const HttpServer*>(self_ptr);
-  const mg_request_info* req = mg_get_request_info(conn);
-  const std::string method = req->request_method ? req->request_method : "";
-  const std::string path = req->local_uri ? req->local_uri : "/";
-  Response r = self->route(method, path);
-  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
-  head += "Content-Type: " + r.content_type + "\r\n";
-  head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
-  head += "Cache-Control: no-store\r\n";
-  for (const auto& [k, v] : r.headers) head += k + ": " + v + "\r\n";
-  head += "\r\n";
-  mg_write(conn, head.data(), head.size());
-  if (method != "HEAD" && !r.body.empty()) mg_write(conn, r.body.data(), r.body.size());
-  return r.status;
+std::string HttpServer::request_path(std::string_view target) {
+  // Absolute form (RFC 9112 3.2.2): scheme://authority/path.
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() >= scheme.size() && std::equal(scheme.begin(), scheme.end(), target.begin(), [](char a, char b) {
+          return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      const size_t slash = target.find('/', scheme.size());
+      target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      break;
+    }
+  }
+  std::string out;
+  for (size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '%' && i + 2 < target.size()) {
+      const int hi = hex_value(target[i + 1]), lo = hex_value(target[i + 2]);
+      const int byte = hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+      // A control byte (%00 among them) is in no path of ours: keep it escaped, matching nothing.
+      if (byte > 0x20 && byte != 0x7f) {
+        out.push_back(static_cast<char>(byte));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(target[i]);
+  }
+  return out;
+}
+
+bool HttpServer::answer(MHD_Connection* connection, const char* url, const char* method, size_t* upload_data_size,
+                        void** state) {
+  // Called once as the headers are in, then for each piece of a body, then with no data when the
+  // request is complete. A request with a body is answered at once, so the body is never read
+  // (and the connection is closed); any other on its last call, so keep-alive and pipelining work.
+  if (*state == nullptr) {
+    *state = this;
+    const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
+    const bool body = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr ||
+                      (length && std::strcmp(length, "0") != 0);
+    if (body) return send(connection, plain(413, "413 request bodies are not accepted\n")) == MHD_YES;
+    return true;
+  }
+  if (*upload_data_size != 0) {
+    *upload_data_size = 0;  // a body after all: discarded
+    return true;
+  }
+  if (in_flight_.fetch_add(1) >= limits_.max_requests) {
+    in_flight_.fetch_sub(1);
+    return send(connection, plain(503, "503 too many requests at once, try again\n")) == MHD_YES;
+  }
+  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")));
+  in_flight_.fetch_sub(1);
+  return ok == MHD_YES;
 }
 
 HttpServer::Response HttpServer::route(const std::string& method, const std::string& path) const {
   const bool known = path == "/" || path == "/healthz" || path == telemetry_path_;
-  if (!known) return {404, "text/plain; charset=utf-8", "404 page not found\n", {}};
-  if (method != "GET" && method != "HEAD")
-    return {405, "text/plain; charset=utf-8", "405 method not allowed: use GET or HEAD\n", {{"Allow", "GET, HEAD"}}};
+  if (!known) return plain(404, "404 page not found\n");
+  if (method != "GET" && method != "HEAD") {
+    Response r = plain(405, "405 method not allowed: use GET or HEAD\n");
+    r.headers.push_back({"Allow", "GET, HEAD"});
+    return r;
+  }
   if (path == telemetry_path_) return {200, std::string(kTextContentType), snapshots_.latest()->text, {}};
   if (path == "/healthz") return healthz();
   return {200, "text/html; charset=utf-8", landing_page(), {}};
@@ -129,8 +249,8 @@ HttpServer::Response HttpServer::healthz() const {
   }
   for (const auto& [name, problem] : snapshots_.latest()->problems)
     problems += "module " + name + " is unhealthy: " + problem + "\n";
-  if (problems.empty()) return {200, "text/plain; charset=utf-8", "ok\n", {}};
-  return {503, "text/plain; charset=utf-8", problems, {}};
+  if (problems.empty()) return plain(200, "ok\n");
+  return plain(503, problems);
 }
 
 std::string HttpServer::landing_page() const {

@@ -1,31 +1,58 @@
 // HTTP front: /metrics (the latest snapshot, copied), / (landing page), /healthz. Never enters the
 // kernel.
+//
+// libmicrohttpd, event-driven (epoll): a connection costs a few KiB and no thread, so idle,
+// trickling (slowloris) or slowly reading clients cannot take the workers a scrape needs, as they
+// could with civetweb's one thread per connection (bench/http/ has the numbers). IPv4 and IPv6.
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "app/module_status.h"
+#include "base/fd.h"
 #include "base/result.h"
 #include "exposition/snapshot.h"
 
-struct mg_context;
-struct mg_connection;
+struct MHD_Daemon;
+struct MHD_Connection;
 
 namespace bpfex {
+
+struct HttpLimits {
+  // Requests handled at once (--web.max-requests, node_exporter's default); more get 503.
+  // Handling is copying a snapshot: sending it is the event loop's and does not count.
+  unsigned max_requests = 40;
+  // Connections open at once (idle or not); raised to what the file descriptor limit allows.
+  unsigned max_connections = 16384;
+  // A connection with nothing sent or received this long is closed (headers trickling in a byte at a
+  // time do not count as idle, but cost only memory: see max_connections).
+  std::chrono::seconds idle_timeout{30};
+  // Memory per connection for the request line and headers (and the response head): larger
+  // requests get 431.
+  size_t max_request_bytes = 16 << 10;
+  // Event-loop threads (each with its epoll set).
+  unsigned threads = 2;
+};
 
 class HttpServer {
  public:
   // snapshots must outlive the server.
-  HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path);
+  HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path,
+             HttpLimits limits = {});
   ~HttpServer() { stop(); }
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
   Status start(const std::string& listen_address);
   void stop();
+  // The port it listens on (useful after listening on port 0).
+  unsigned port() const { return port_; }
 
   // Pure request routing, exposed for tests: returns status, content type and body.
   struct Response {
@@ -35,19 +62,26 @@ class HttpServer {
     std::vector<std::pair<std::string, std::string>> headers;
   };
   Response route(const std::string& method, const std::string& path) const;
+  // libmicrohttpd's access handler (called on its threads): checks, then route(); false closes the
+  // connection.
+  bool answer(MHD_Connection* connection, const char* url, const char* method, size_t* upload_data_size, void** state);
+  // The request target as it came, to the path route() compares: absolute-form
+  // ("http://host/metrics") becomes its path; %-escapes are decoded, except %00 and other bytes no
+  // path has (the target then matches nothing).
+  static std::string request_path(std::string_view target);
 
  private:
-  static int handle(mg_connection* conn, void* self);
   std::string landing_page() const;
   Response healthz() const;
 
   const SnapshotStore& snapshots_;
   std::vector<ModuleStatus> modules_;
   std::string telemetry_path_;
-  mg_context* ctx_ = nullptr;
+  HttpLimits limits_;
+  Fd listener_;
+  unsigned port_ = 0;
+  MHD_Daemon* daemon_ = nullptr;
+  std::atomic<unsigned> in_flight_{0};
 };
-
-// Converts a --web.listen-address to civetweb's listening_ports syntax.
-Result<std::string> civetweb_listening_ports(const std::string& listen_address);
 
 }  // namespace bpfex

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/duration.h"
+#include "base/quote.h"
 #include "config/options.h"
 
 namespace bpfex::workload {
@@ -25,7 +26,7 @@ struct KubernetesOptions {
     v.field("enabled", enabled);
     v.field("kubelet_url", kubelet_url, [](const std::string& url) -> std::optional<std::string> {
       if (url.rfind("https://", 0) != 0 && url.rfind("http://", 0) != 0)
-        return "must be an http:// or https:// URL, got \"" + url + "\"";
+        return "must be an http:// or https:// URL, got " + quote_value(url);
       return std::nullopt;
     });
     v.field("token_file", token_file);
@@ -46,7 +47,7 @@ struct AttributionOptions {
   template <class V>
   void visit(V& v) {
     v.field("cgroup_mount", cgroup_mount, [](const std::string& path) -> std::optional<std::string> {
-      if (!path.empty() && path[0] != '/') return "must be an absolute path, got \"" + path + "\"";
+      if (!path.empty() && path[0] != '/') return "must be an absolute path, got " + quote_value(path);
       return std::nullopt;
     });
     v.field("cgroup_depth", cgroup_depth, in_range(1, 32));

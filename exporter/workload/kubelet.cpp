@@ -72,6 +72,11 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
+// libcurl's progress callback, called about once a second while a transfer waits: non-zero aborts.
+int abandon_when_cancelled(void* cancel, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(cancel)->load() ? 1 : 0;
+}
+
 KubeletError curl_error_kind(CURLcode code) {
   switch (code) {
     case CURLE_OPERATION_TIMEDOUT: return KubeletError::timeout;
@@ -193,7 +198,7 @@ std::string_view kubelet_error_name(KubeletError e) {
   return "unknown";
 }
 
-std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& o) {
+std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& o, const std::atomic<bool>* cancel) {
   static std::once_flag global_init;
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 
@@ -225,6 +230,11 @@ std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& o) {
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  if (cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, cancel);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &abandon_when_cancelled);
+  }
   if (!o.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, o.ca_file.c_str());
   if (o.insecure_skip_verify) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
@@ -254,11 +264,15 @@ std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& o) {
 }
 
 KubeletPods::KubeletPods(KubernetesOptions options) : options_(std::move(options)) {
-  refresh();
   thread_ = std::thread([this] { run(); });
+  // The first poll should have names, but a kubelet that does not answer must not hold up start-up
+  // (or a stop during it) for the whole request timeout.
+  std::unique_lock lock(mutex_);
+  first_answer_.wait_for(lock, kFirstAnswerWait, [&] { return answered_; });
 }
 
 KubeletPods::~KubeletPods() {
+  cancel_ = true;
   {
     std::lock_guard lock(wake_mutex_);
     stopping_ = true;
@@ -268,6 +282,7 @@ KubeletPods::~KubeletPods() {
 }
 
 void KubeletPods::run() {
+  refresh();
   std::unique_lock lock(wake_mutex_);
   while (!wake_.wait_for(lock, options_.refresh_interval, [this] { return stopping_; })) {
     lock.unlock();
@@ -277,8 +292,10 @@ void KubeletPods::run() {
 }
 
 void KubeletPods::refresh() {
-  auto answer = fetch_pods(options_);
+  auto answer = fetch_pods(options_, &cancel_);
   std::lock_guard lock(mutex_);
+  answered_ = true;
+  first_answer_.notify_all();
   if (auto* failed = std::get_if<KubeletFailure>(&answer)) {
     ++stats_.errors[failed->kind];
     // Until the kubelet answers, pods it may not know are labelled by their cgroup.

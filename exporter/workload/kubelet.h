@@ -62,13 +62,15 @@ struct KubeletFailure {
 // tokens rotate), verifying the kubelet's certificate against ca_file (or the system trust store)
 // unless insecure_skip_verify. Redirects are not followed (the token must not travel elsewhere);
 // answers over 64 MiB are refused.
-std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& options);
+// cancel: when it turns true the request is abandoned (within about a second).
+std::variant<PodTable, KubeletFailure> fetch_pods(const KubernetesOptions& options,
+                                                  const std::atomic<bool>* cancel = nullptr);
 
 // The kubelet's names, refreshed in the background.
 class KubeletPods {
  public:
-  // Asks the kubelet once before returning (bounded by the request timeout), so that the first poll
-  // already has names, then every options.refresh_interval on a thread of its own.
+  // Asks the kubelet at once and every options.refresh_interval after, on a thread of its own;
+  // waits up to kFirstAnswerWait for the first answer, so that the first poll usually has names.
   explicit KubeletPods(KubernetesOptions options);
   ~KubeletPods();
   KubeletPods(const KubeletPods&) = delete;
@@ -93,8 +95,12 @@ class KubeletPods {
   void refresh();
   void run();
 
+  static constexpr std::chrono::seconds kFirstAnswerWait{2};
+
   KubernetesOptions options_;
-  mutable std::mutex mutex_;  // guards table_, healthy_, stats_
+  mutable std::mutex mutex_;  // guards table_, healthy_, stats_, answered_
+  std::condition_variable first_answer_;
+  bool answered_ = false;
   std::shared_ptr<const PodTable> table_;
   bool healthy_ = false;  // the last refresh succeeded
   Stats stats_;
@@ -104,6 +110,7 @@ class KubeletPods {
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::atomic<bool> cancel_{false};  // stopping_, for a request in progress
   std::thread thread_;
 };
 

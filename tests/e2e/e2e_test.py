@@ -18,9 +18,12 @@ promtool), python3-yaml, iputils-ping, util-linux (mount).
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import socket
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -124,6 +127,21 @@ def t_missing_config():
             fail(f"{what}: exit status {proc.returncode}, want 2\n" + describe(proc))
         if str(missing) not in proc.stderr:
             fail(f"{what}: stderr does not name {missing}\n" + describe(proc))
+
+
+def t_config_not_a_regular_file():
+    """A directory, a FIFO (which would block a plain read forever) and /dev/zero (endless) are
+    refused at once, naming what they are; a file over the size limit too."""
+    fifo = TMP / "config.fifo"
+    os.mkfifo(fifo)
+    big = TMP / "big.yaml"
+    big.write_text("# " + "x" * (2 << 20) + "\n")
+    for path, says in ((TMP, "directory"), (fifo, "not a regular file"), (Path("/dev/zero"), "not a regular file"),
+                       (big, "MiB")):
+        proc = run_bpfex(f"--config.file={path}", "--config.check")  # run() fails the check after 10 s
+        expect(f"{path}: exit status", proc.returncode, 2)
+        if says not in proc.stderr:
+            fail(f"{path}: stderr does not say {says!r}\n" + describe(proc))
 
 
 def t_btf_path_invalid():
@@ -326,6 +344,7 @@ for fixture in BROKEN:
     suite.check(f"--config.check rejects broken/{fixture.name}", t_config_check_broken, fixture)
 suite.check("broken config exits 2 without --config.check", t_broken_config_does_not_start)
 suite.check("missing config file exits 2 naming the file", t_missing_config)
+suite.check("a directory, a FIFO, /dev/zero or a huge file as config: exit 2 at once", t_config_not_a_regular_file)
 suite.check("--btf.path that is no BTF file exits 2 naming the flag", t_btf_path_invalid)
 
 require_root(suite, "needs root to load BPF programs")
@@ -370,7 +389,33 @@ for module in MODULES:
 prom.daemon.stop()
 suite.show_logs(bpfex.daemon)
 
+def t_other_signals_ignored():
+    """SIGHUP, SIGUSR1, SIGUSR2 and SIGALRM (each fatal by default) are logged; bpfex keeps serving."""
+    for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):
+        os.kill(bpfex.daemon.pid, sig)
+    time.sleep(0.5)
+    if not bpfex.daemon.alive():
+        fail("bpfex died of a signal")
+    expect("GET /healthz after the signals", bpfex.get("/healthz").status, 200)
+
+
+def t_sigterm_during_startup():
+    """A stop during start-up (here: while the kubelet does not answer) ends bpfex promptly, exit 0."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never answers
+    config = TMP / "slow-start.yaml"
+    config.write_text("attribution:\n  kubernetes:\n    enabled: true\n    token_file: \"\"\n"
+                      f"    kubelet_url: http://127.0.0.1:{silent.getsockname()[1]}\n")
+    slow = start_bpfex(BPFEX, [f"--config.file={config}"], TMP, SPARE_PORT, name="bpfex-slow-start")
+    time.sleep(0.5)
+    expect("exit status after SIGTERM during start-up", slow.daemon.sigterm(seconds=15), 0)
+    silent.close()
+
+
+suite.check("SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: logged, bpfex keeps serving", t_other_signals_ignored)
 suite.check("SIGTERM: exit 0 within 10 s", lambda: expect("exit status after SIGTERM", bpfex.daemon.sigterm(), 0))
+suite.check("SIGTERM during start-up: exit 0 within 15 s", t_sigterm_during_startup)
 
 suite.check("kernel BTF hidden: every module down, /healthz names the file and --btf.path", t_hidden_btf_named)
 suite.check("kernel BTF hidden, --btf.path to a copy: healthy, no BTF-attached flavour", t_hidden_btf_with_path)

@@ -7,7 +7,7 @@
 #
 # What the ctest entries guest_6_1 / guest_6_12 call. Exit 0 when everything passed, 1 otherwise.
 # A missing prerequisite (qemu, the fetched kernel, a built binary) is a failure under CI=true and
-# exit 77 with the reason otherwise. BPFEX_GUEST_TIMEOUT (s, default 480) bounds the guest run.
+# exit 77 with the reason otherwise. BPFEX_GUEST_TIMEOUT (s, default 720) bounds the guest run.
 # The last line is "guest KERNEL: N passed, M failed".
 #
 # Checks are functions called through `check`; shellcheck cannot see that.
@@ -92,7 +92,7 @@ host_main() {
 
   local rc=0
   # --host-dir: a checkout under /tmp (hidden by the guest's own /tmp) is seen all the same.
-  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-480}" --host-dir "$build" --host-dir "$repo" -- \
+  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-720}" --host-dir "$build" --host-dir "$repo" -- \
     "$self" --inside "$kernel" "$build" "$repo" || rc=$?
   case $rc in
     0) ;;

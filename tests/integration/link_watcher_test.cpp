@@ -187,19 +187,21 @@ TEST_CASE("link watcher: events lost to a full buffer are recovered by listing a
   }));
   REQUIRE(watcher);
   recorder.hold_from_now();
-  // Created, some deleted again, while the watcher's thread is held: far more than the buffer holds.
+  // Created, some deleted again, while the watcher's thread is held: far more than the buffer holds
+  // (and than the watcher reads in one go).
+  constexpr int kPairs = 200;
   const std::string tok = unique_token(4);
   std::string batch;
-  for (int i = 0; i < 60; ++i)
+  for (int i = 0; i < kPairs; ++i)
     batch += "link add bla" + tok + std::to_string(i) + " type veth peer name blb" + tok + std::to_string(i) + "\n";
-  for (int i = 0; i < 60; i += 2) batch += "link del bla" + tok + std::to_string(i) + "\n";
+  for (int i = 0; i < kPairs; i += 2) batch += "link del bla" + tok + std::to_string(i) + "\n";
   const std::string file = "/tmp/bpfex-it-batch-" + tok;
   { std::ofstream(file) << batch; }
   sh(ns.exec("ip -batch " + file));
   std::remove(file.c_str());
   recorder.release();
   const auto want = kernel_links(ns);
-  REQUIRE(want.size() == 1 + 60);  // lo and 30 pairs
+  REQUIRE(want.size() == 1 + kPairs);  // lo and half the pairs
   const bool converged = recorder.inner.wait_for([&](const std::map<int, LinkInfo>& seen) {
     if (seen.size() != want.size()) return false;
     for (const auto& [ifindex, link] : seen) {

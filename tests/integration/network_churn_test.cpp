@@ -255,7 +255,7 @@ TEST_CASE("network: an interface named \"other\" is exported as \"_other\", neve
     settled = totals_by_interface(r.families)["_other"] == k.at("other");
   }
   CHECK(settled);
-  CHECK(value_of(r.families, "bpfex_network_packets_total", {"_other", "tx", "other", "other"}) == kFrames);
+  CHECK(totals_by_interface(r.families)["_other"].tx_packets >= kFrames);
   CHECK(totals_by_interface(r.families).count("other") == 0);
   REQUIRE(r.label_overflows);
   CHECK(*r.label_overflows == 0);

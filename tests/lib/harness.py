@@ -464,11 +464,12 @@ class Bpfex:
 
 
 def start_bpfex(binary: Path, args: Sequence[str], workdir: Path, port: int | None = None,
-                prefix: Sequence[str] = (), name: str = "bpfex") -> Bpfex:
-    """Starts `prefix... binary args...` listening on 127.0.0.1:port (a free one by default; an
-    address in args is replaced), logging to workdir/NAME.log."""
+                prefix: Sequence[str] = (), name: str = "bpfex", host: str = "127.0.0.1") -> Bpfex:
+    """Starts `prefix... binary args...` listening on HOST:port (127.0.0.1 and a free port by
+    default; "" for every address; an address in args is replaced), logging to workdir/NAME.log.
+    Its URLs use 127.0.0.1."""
     port = port or free_ports(1)[0]
-    listen = f"127.0.0.1:{port}"
+    listen = f"{host}:{port}"
     args = replace_flag(args, "--web.listen-address", listen) if flag_value(args, "--web.listen-address") \
         else [*args, f"--web.listen-address={listen}"]
     return Bpfex(Daemon(name, [*prefix, str(binary), *args], workdir / f"{name}.log"), port)

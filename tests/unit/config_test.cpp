@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/quote.h"
 #include "config/config.h"
 #include "config/flags.h"
 #include "modules/registry.h"
@@ -120,6 +121,44 @@ TEST_CASE("config errors name line, column and key") {
   CHECK(only_error("web:\n  telemetry_path: /healthz\n").rfind("2:19 web.telemetry_path:", 0) == 0);
   CHECK(only_error("poll_interval: 1s\npoll_interval: 2s\n") == "2:1 poll_interval: duplicate key");
   CHECK(only_error("- a\n- b\n").find("must be a mapping") != std::string::npos);
+}
+
+TEST_CASE("configs that would validate but never work are errors") {
+  // Telemetry paths no request can reach once a client or server normalises and decodes it.
+  for (const char* path : {"//metrics", "/metrics//", "/./metrics", "/a/../metrics", "/metrics/.", "/m%65trics",
+                           "/met rics", "/m\"etrics", "/m\u00e9trics"}) {
+    INFO(path);
+    CHECK_THAT(only_error(std::string("web:\n  telemetry_path: '") + path + "'\n"),
+               Catch::StartsWith("2:19 web.telemetry_path: must"));
+  }
+  for (const char* path : {"/metrics", "/a/b/metrics", "/m-e_t.r~ics", "/v1:metrics"}) {
+    INFO(path);
+    CHECK(config_of(std::string("web:\n  telemetry_path: '") + path + "'\n").telemetry_path == path);
+  }
+  // A second document would be ignored.
+  CHECK(only_error("poll_interval: 1s\n---\npoll_interval: 2s\n") ==
+        "3:1 : a second YAML document (after ---): the configuration is one document");
+  CHECK_THAT(only_error("a: " + std::string(2000, '[') + std::string(2000, ']') + "\n"),
+             Catch::Contains("nested more than"));
+  CHECK(only_error("poll_interval: 99999999999999999999h\n") ==
+        "1:16 poll_interval: duration \"99999999999999999999h\" is out of range (at most 292 years)");
+  CHECK(only_error("web:\n  max_requests: 0\n") == "2:17 web.max_requests: must be between 1 and 65536, got 0");
+  CHECK(config_of("web:\n  max_requests: 7\n").max_requests == 7);
+}
+
+TEST_CASE("values echoed in errors are escaped and cut short") {
+  const std::string nasty = std::string("a\0b\x01\n\"\\\xff\xc3", 10) + std::string(10'000, 'x');
+  const std::string msg = only_error("web:\n  listen_address: \"" + std::string("a\\0b\\x01\\n\\\"\\\\\\xff\\xc3") +
+                                     std::string(10'000, 'x') + "\"\n");
+  CHECK(msg.size() < 300);
+  CHECK(msg.find('\0') == std::string::npos);
+  CHECK(msg.find('\n') == std::string::npos);
+  // YAML's own escapes decode first: \0 and \x01 are control bytes, \xff is U+00FF (valid UTF-8).
+  CHECK_THAT(msg, Catch::Contains("\"a\\x00b\\x01\\n\\\"\\\\\xc3\xbf\xc3\x83xxx"));
+  CHECK_THAT(msg, Catch::Contains("... (10011 bytes)"));
+  CHECK(quote_value(nasty, 4) == "\"a\\x00b\\x01\"... (10010 bytes)");
+  CHECK(escape_text("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // valid UTF-8 kept
+  CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                      // a surrogate is not
 }
 
 TEST_CASE("invalid YAML is reported with its position") {

@@ -72,11 +72,16 @@ TEST_CASE("the landing page names each program's attach point") {
   CHECK(http.route("GET", "/").body.find("exec_tp_btf (tp_btf sched_process_exec)") != std::string::npos);
 }
 
-TEST_CASE("listen addresses map to civetweb's syntax") {
-  CHECK(civetweb_listening_ports("127.0.0.1:9650").value() == "127.0.0.1:9650");
-  CHECK(civetweb_listening_ports("[::1]:9650").value() == "[::1]:9650");
-  CHECK(civetweb_listening_ports(":9650").value().find("9650") != std::string::npos);
-  CHECK_FALSE(civetweb_listening_ports("nope").ok());
+TEST_CASE("request targets: absolute form, %-escapes decoded, control bytes kept escaped") {
+  CHECK(HttpServer::request_path("/metrics") == "/metrics");
+  CHECK(HttpServer::request_path("/m%65trics") == "/metrics");
+  CHECK(HttpServer::request_path("http://node:9650/metrics") == "/metrics");
+  CHECK(HttpServer::request_path("HTTPS://node/healthz") == "/healthz");
+  CHECK(HttpServer::request_path("http://node") == "/");
+  CHECK(HttpServer::request_path("/metrics%00") == "/metrics%00");
+  CHECK(HttpServer::request_path("/metrics%0a") == "/metrics%0a");
+  CHECK(HttpServer::request_path("/metrics%") == "/metrics%");
+  CHECK(HttpServer::request_path("/metrics%zz") == "/metrics%zz");
 }
 
 TEST_CASE("listen addresses") {
