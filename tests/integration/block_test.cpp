@@ -32,6 +32,8 @@ namespace {
 class LoopDevice {
  public:
   explicit LoopDevice(const std::string& backing, bool partscan = false) {
+    // Where loop is a module and nothing loaded it yet (a fresh guest kernel without udev).
+    if (!std::filesystem::exists("/dev/loop-control")) REQUIRE(std::system("modprobe loop") == 0);
     Fd control(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
     REQUIRE(control);
     for (int i = 0; i < 100 && index_ < 0; ++i) {
