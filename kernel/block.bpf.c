@@ -43,7 +43,7 @@ static const struct block_row zero_row = {};
  * deletes the rows of a disk that is gone. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 640);
+	__uint(max_entries, 320);
 	__type(key, struct block_key);
 	__type(value, struct block_row);
 } block_rows SEC(".maps");

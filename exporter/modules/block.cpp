@@ -49,7 +49,7 @@ class BlockModule final : public TracingModule<block_bpf> {
     bool include_queue_time = false;
     std::string min_bucket = "1us";
     std::string max_bucket = "17s";
-    uint32_t max_devices = 128;
+    uint32_t max_devices = 64;
 
     template <class V>
     void visit(V& v) {
