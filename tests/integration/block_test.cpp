@@ -131,7 +131,7 @@ class Direct {
   // A write whose outcome is not known in advance: whether it failed.
   bool try_write(size_t bytes, off_t at) { return pwrite(fd_.get(), buf_, bytes, at) < 0; }
 
-  static constexpr size_t kMax = 256 * 1024;
+  static constexpr size_t kMax = size_t{256} * 1024;
 
  private:
   Fd fd_;
@@ -236,7 +236,7 @@ TEST_CASE("block: fsync of the device is a flush request", "[block]") {
   const Series before = series(m.read().families, loop.name(), "flush");
   constexpr int kFlushes = 5;
   for (int i = 0; i < kFlushes; ++i) {
-    io.write(4096, i * 8192);
+    io.write(4096, off_t{i} * 8192);
     io.flush();
   }
   const Families after = m.read().families;
@@ -274,7 +274,7 @@ TEST_CASE("block: I/O to a partition counts on its disk", "[block]") {
   CHECK(labels::block_device_name((major(st.st_rdev) << 20) | minor(st.st_rdev)) == loop.name());
   Direct io(part);
   const Series before = series(m.read().families, loop.name(), "read");
-  for (int i = 0; i < 6; ++i) io.read(8192, i * 65536);
+  for (int i = 0; i < 6; ++i) io.read(8192, off_t{i} * 65536);
   const Families after = m.read().families;
   CHECK(series(after, loop.name(), "read").requests - before.requests == 6);
   CHECK(series(after, loop.name(), "read").bytes - before.bytes == 6 * 8192);
@@ -300,7 +300,7 @@ TEST_CASE("block: writes that fail are counted by the block status the writer go
     constexpr int kFailures = 7;
     int err = 0;
     for (int i = 0; i < kFailures; ++i) {
-      const int e = io.failing_write(65536, at + (i + 1) * 65536);
+      const int e = io.failing_write(65536, at + off_t{i + 1} * 65536);
       if (err == 0) err = e;
       CHECK(e == err);
     }
@@ -323,7 +323,7 @@ TEST_CASE("block: a removed device's series are retired", "[block]") {
   const std::string name = loop->name();
   {
     Direct io(loop->path());
-    for (int i = 0; i < 3; ++i) io.read(4096, i * 4096);
+    for (int i = 0; i < 3; ++i) io.read(4096, off_t{i} * 4096);
   }
   ModuleReading r = m.read();
   CHECK(series(r.families, name, "read").requests == 3);
@@ -349,7 +349,7 @@ TEST_CASE("block: include_queue_time measures from insertion, through the I/O sc
   std::ofstream("/sys/block/" + loop.name() + "/queue/scheduler") << "mq-deadline" << std::flush;
   Direct io(loop.path());
   const Series before = series(m.read().families, loop.name(), "read");
-  for (int i = 0; i < 9; ++i) io.read(4096, i * 65536);
+  for (int i = 0; i < 9; ++i) io.read(4096, off_t{i} * 65536);
   const Series after = series(m.read().families, loop.name(), "read");
   CHECK(after.requests - before.requests == 9);
   CHECK(after.bytes - before.bytes == 9 * 4096);

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -215,7 +216,11 @@ TEST_CASE("runqueue: a thread sharing one CPU with a hog waits the hog's time sl
   const double sum = after.sum - before.sum;
   INFO("kernel: " << switch_ins << " switch-ins, " << waited << " s waiting; bpfex: " << count << " waits, " << sum
                   << " s");
-  CHECK(count == switch_ins);
+  // Every switch-in is a wait (the exact count is the wakeup test's; here the hundreds of switch-ins
+  // of a busy CPU leave room for the kernel skipping a probe call while another process on the
+  // machine attaches a program to sched_switch: never more, at most 1% fewer).
+  CHECK(count <= switch_ins);
+  CHECK(count + std::max<uint64_t>(2, switch_ins / 100) >= switch_ins);
   // Taking turns with the hog: many waits, summing to what the kernel accounts as time waiting (its
   // runqueue clock, ours bpf_ktime_get_ns: the same intervals, stamped a few instructions apart).
   CHECK(count >= 10);
