@@ -2,76 +2,31 @@
 #include "modules/syscall.h"
 
 #include <bpf/bpf.h>
-#include <fcntl.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <array>
-#include <chrono>
-#include <cmath>
 
-#include "base/duration.h"
 #include "base/fd.h"
 #include "base/log.h"
-#include "kernel/log2_histogram.h"
 #include "kernel/syscall.h"
 #include "labels/errno.h"
 #include "labels/syscall.h"
 #include "loader/maps.h"
+#include "modules/task_filters.h"
 #include "modules/tracing_module.h"
 #include "skel/syscall.skel.h"
-#include "workload/cgroupfs.h"
 #include "workload/series.h"
 
 namespace bpfex {
 
-namespace syscall_latency {
-
-std::optional<uint64_t> parse_bucket_bound_ns(std::string_view text) {
-  auto d = parse_fine_duration(text);
-  if (!d || d->count() <= 0) return std::nullopt;
-  return static_cast<uint64_t>(d->count());
-}
-
-uint32_t ceil_log2(uint64_t ns) { return bpfex_log2_ceil(ns); }
-
-uint32_t Buckets::index_of(uint64_t ns) const { return bpfex_bucket_index(ns, min_shift, count); }
-
-std::vector<double> Buckets::upper_bounds_seconds() const {
-  std::vector<double> bounds;
-  bounds.reserve(count);
-  for (uint32_t i = 0; i < count; ++i) bounds.push_back(std::ldexp(1.0, static_cast<int>(min_shift + i)) / 1e9);
-  return bounds;
-}
-
-}  // namespace syscall_latency
-
 namespace {
 
-using syscall_latency::Buckets;
-using syscall_latency::ceil_log2;
-using syscall_latency::parse_bucket_bound_ns;
-
-constexpr uint32_t kMaxShift = 40;  // 2^40 ns, about 18 minutes
+using log2_buckets::Buckets;
+using log2_buckets::check_bucket_bound;
 
 std::optional<std::string> check_syscall_name(const std::string& name) {
   if (labels::syscall_number(name)) return std::nullopt;
   return "unknown syscall \"" + name + "\"";
-}
-
-std::optional<std::string> check_comm(const std::string& comm) {
-  if (comm.empty()) return "empty task name";
-  if (comm.size() >= SYSCALL_COMM_LEN)
-    return "task name \"" + comm + "\" is longer than 15 bytes (the kernel truncates task names there)";
-  return std::nullopt;
-}
-
-std::optional<std::string> check_bucket_bound(const std::string& text) {
-  auto ns = parse_bucket_bound_ns(text);
-  if (!ns) return "invalid bucket bound \"" + text + "\" (a number and a unit: ns, us, ms or s; e.g. 1us)";
-  if (ceil_log2(*ns) > kMaxShift) return "bucket bound \"" + text + "\" is above the limit of 2^40ns (about 18m)";
-  return std::nullopt;
 }
 
 class SyscallModule final : public TracingModule<syscall_bpf> {
@@ -92,29 +47,17 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       v.field("include", include, check_syscall_name);
       v.field("exclude", exclude, check_syscall_name);
       v.field("min_bucket", min_bucket, check_bucket_bound);
-      v.field("max_bucket", max_bucket, [this](const std::string& text) -> std::optional<std::string> {
-        if (auto problem = check_bucket_bound(text)) return problem;
-        auto min = parse_bucket_bound_ns(min_bucket);
-        if (!min) return std::nullopt;  // min_bucket's own error says it
-        const uint32_t lo = ceil_log2(*min), hi = ceil_log2(*parse_bucket_bound_ns(text));
-        if (hi < lo) return "max_bucket must not be below min_bucket (" + min_bucket + ")";
-        if (hi - lo + 1 > SYSCALL_MAX_BUCKETS)
-          return "at most " + std::to_string(SYSCALL_MAX_BUCKETS) + " buckets: max_bucket may be at most 2^" +
-                 std::to_string(lo + SYSCALL_MAX_BUCKETS - 1) + "ns for this min_bucket";
-        return std::nullopt;
+      v.field("max_bucket", max_bucket, [this](const std::string& text) {
+        return log2_buckets::check_max_bucket(min_bucket, text, SYSCALL_MAX_BUCKETS);
       });
       v.field("max_error_series", max_error_series, in_range(1, 1u << 20));
-      v.field("comms", comms, check_comm);
+      v.field("comms", comms, task_filters::check_comm);
       v.field("cgroup", cgroup);
       v.field("by_workload", by_workload);
       v.field("max_workload_rows", max_workload_rows, in_range(1, 1u << 20));
     }
 
-    Buckets buckets() const {
-      const uint32_t lo = ceil_log2(parse_bucket_bound_ns(min_bucket).value_or(1024));
-      const uint32_t hi = ceil_log2(parse_bucket_bound_ns(max_bucket).value_or(uint64_t{1} << 34));
-      return Buckets{lo, hi - lo + 1};
-    }
+    Buckets buckets() const { return log2_buckets::buckets_of(min_bucket, max_bucket); }
   };
 
   explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
@@ -141,7 +84,9 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       bpf_map__set_max_entries(s->maps.allowed_comms, static_cast<uint32_t>(options_.comms.size()));
     }
     if (!options_.cgroup.empty()) {
-      if (Status st = open_cgroup(); !st) return st;
+      auto cgroup = task_filters::open_cgroup(options_.cgroup);
+      if (!cgroup) return cgroup.error();
+      cgroup_fd_ = std::move(cgroup->fd);
       s->rodata->filter_cgroup = true;
     }
 
@@ -265,29 +210,10 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       if (auto nr = labels::syscall_number(name)) skip(*nr);
   }
 
-  Status open_cgroup() {
-    std::string path = options_.cgroup;
-    const std::string mount = workload::cgroup2_mount();
-    if (mount.empty()) return Error{ENOENT, "cgroup: no cgroup v2 hierarchy is mounted"};
-    if (path.rfind(mount + "/", 0) != 0 && path != mount) path = mount + (path.starts_with("/") ? "" : "/") + path;
-    Fd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd) return errno_error("cgroup: open " + path);
-    struct statfs fs {};
-    if (fstatfs(fd.get(), &fs) != 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
-      return Error{EINVAL, "cgroup: " + path + " is not in a cgroup v2 hierarchy"};
-    cgroup_fd_ = std::move(fd);
-    return {};
-  }
-
   Status fill_filters() {
     syscall_bpf* s = bpf();
-    const uint8_t yes = 1;
-    for (const auto& comm : options_.comms) {
-      syscall_comm_key key{};
-      std::memcpy(key.comm, comm.data(), std::min(comm.size(), sizeof key.comm - 1));
-      if (bpf_map_update_elem(bpf_map__fd(s->maps.allowed_comms), &key, &yes, BPF_ANY) != 0)
-        return errno_error("comms: add \"" + comm + "\"");
-    }
+    static_assert(sizeof(syscall_comm_key) == task_filters::kCommLen);
+    if (Status st = task_filters::fill_comm_map(bpf_map__fd(s->maps.allowed_comms), options_.comms); !st) return st;
     if (cgroup_fd_) {
       const uint32_t index = 0, fd = static_cast<uint32_t>(cgroup_fd_.get());
       if (bpf_map_update_elem(bpf_map__fd(s->maps.allowed_cgroup), &index, &fd, BPF_ANY) != 0)

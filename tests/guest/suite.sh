@@ -30,6 +30,8 @@ declare -A EXPECTED=(
     syscall/sys_enter_tp_btf=tp_btf
     syscall/sys_exit_tp_btf=tp_btf
     network/*=tc
+    runqueue/*=tp_btf
+    block/*=tp_btf
   "
   [6.12]="
     exec/exec_tp_btf=tp_btf
@@ -38,6 +40,8 @@ declare -A EXPECTED=(
     syscall/sys_enter_tp_btf=tp_btf
     syscall/sys_exit_tp_btf=tp_btf
     network/*=tcx
+    runqueue/*=tp_btf
+    block/*=tp_btf
   "
 )
 

@@ -6,7 +6,12 @@ LOADS maps a module name (as bpfex registers it) to the function that makes work
            missing path;
   syscall  cheap system calls, some failing: getppid, a 1-byte read of /dev/zero, stat of a
            missing file (ENOENT), close(-1) (EBADF);
-  network  loopback UDP and ICMP (ping), over 127.0.0.1 and ::1.
+  network  loopback UDP and ICMP (ping), over 127.0.0.1 and ::1;
+  runqueue context switches: a byte ping-ponged with a child process over two pipes (two wakeups per
+           round trip); storm: more CPU-bound processes than CPUs, so that runnable tasks wait;
+  block    O_DIRECT reads, writes and fsyncs on a loop device of its own (root) backed by a sparse
+           16 MB file on a 1 MB tmpfs, so that writes past the first megabyte fail (ENOSPC): every
+           operation and an error kind appear; without root, O_DIRECT on a file in the work directory.
 Each runs until its LoadRun ends (stopped, or its time is up), at one of two intensities:
   steady   about 20 small rounds a second in one thread: series of every kind appear and keep
            moving, at little cost (the dashboards test);
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import ipaddress
+import mmap
 import os
 import shutil
 import signal
@@ -239,12 +245,34 @@ def _raw_ip(deadline: float) -> None:
         time.sleep(0.001)
 
 
+def _spin_loop(deadline: float) -> None:
+    while time.monotonic() < deadline:
+        for _ in range(100000):
+            pass
+
+
+def _block_loop(deadline: float, device: str) -> None:
+    """O_DIRECT 4 KB reads at spread offsets of the device, as fast as they complete."""
+    fd = os.open(device, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 4096)  # page-aligned, as O_DIRECT wants
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+        at = 0
+        while time.monotonic() < deadline:
+            os.preadv(fd, [buf], at)
+            at = (at + 1048576 + 4096) % max(size - 4096, 4096) // 4096 * 4096
+    finally:
+        os.close(fd)
+
+
 WORKERS: dict[str, Callable[..., None]] = {
     "exec_loop": _exec_loop,
     "failing_exec_loop": _failing_exec_loop,
     "syscall_loop": _syscall_loop,
     "tcp_stream": _tcp_stream,
     "raw_ip": _raw_ip,
+    "spin_loop": _spin_loop,
+    "block_loop": _block_loop,
 }
 
 
@@ -300,6 +328,20 @@ class LoadRun:
                     err = p.stderr.read().decode(errors="replace").strip()[-300:] if p.stderr else ""
                     out.append(f"{' '.join(p.args[-3:])} exited {rc}: {err}")
         return out
+
+    def end_workers(self) -> None:
+        """Stops the processes started so far (before what they use is taken away)."""
+        with self._lock:
+            procs = list(self._procs)
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
 
     def end(self) -> None:
         self.stopped.set()
@@ -381,10 +423,110 @@ def network_load(run: LoadRun) -> None:
         udp.close()
 
 
+def runqueue_load(run: LoadRun) -> None:
+    if run.storm:
+        run.workers("spin_loop", 2 * (os.cpu_count() or 1))
+    child_in, to_child = os.pipe()  # (read end, write end)
+    from_child, child_out = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the echo: every byte is a wakeup here and one back in the parent
+        try:
+            os.close(to_child)
+            os.close(from_child)
+            while os.read(child_in, 1):
+                os.write(child_out, b"x")
+        finally:
+            os._exit(0)
+    os.close(child_in)
+    os.close(child_out)
+    try:
+        while run.running():
+            for _ in range(200 if run.storm else 20):
+                os.write(to_child, b"x")
+                os.read(from_child, 1)
+            if not run.storm:
+                run.pause()
+    finally:
+        os.close(to_child)
+        os.close(from_child)
+        os.waitpid(pid, 0)
+
+
+class BlockDevice:
+    """Where block_load does its I/O: as root, a loop device (losetup) backed by a sparse 16 MB file
+    on a 1 MB tmpfs mounted in the work directory, so that writes past its first megabyte fail with
+    ENOSPC; otherwise a 16 MB file in the work directory, on whatever disk holds it. close() detaches
+    and unmounts."""
+
+    SIZE = 16 << 20
+
+    def __init__(self, workdir: Path):
+        self.loop = ""
+        self.mount = workdir / "blockfs"
+        self.mount.mkdir(exist_ok=True)
+        self.mounted = False
+        if os.geteuid() == 0 and shutil.which("losetup"):
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "bpfex-load", str(self.mount)], check=True)
+            self.mounted = True
+            backing = self.mount / "disk.img"
+            with open(backing, "wb") as f:
+                f.truncate(self.SIZE)
+            self.loop = subprocess.run(["losetup", "--find", "--show", str(backing)], check=True,
+                                       capture_output=True, text=True).stdout.strip()
+            self.path = self.loop
+        else:
+            self.path = str(workdir / "block.img")
+            with open(self.path, "wb") as f:
+                f.truncate(self.SIZE)
+
+    def close(self) -> None:
+        if self.loop:
+            subprocess.run(["losetup", "-d", self.loop], check=False)
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.mount)], check=False)
+
+
+def block_round(fd: int, buf: mmap.mmap, size: int, i: int) -> None:
+    """Four reads, two writes that fit, one past the tmpfs's room (it fails on the loop device), a
+    flush."""
+    for k in range(4):
+        os.preadv(fd, [buf], ((i * 4 + k) * 262144) % size)
+    for k in range(2):
+        os.pwritev(fd, [buf], ((i * 2 + k) % 64) * 4096)
+    try:
+        os.pwritev(fd, [buf], size - 4096 - (i % 512) * 8192)
+    except OSError:
+        pass
+    os.fsync(fd)
+
+
+def block_load(run: LoadRun) -> None:
+    device = BlockDevice(run.workdir)
+    try:
+        if run.storm:
+            run.workers("block_loop", os.cpu_count() or 1, device.path)
+        fd = os.open(device.path, os.O_RDWR | os.O_DIRECT)
+        buf = mmap.mmap(-1, 4096)
+        try:
+            i = 0
+            while run.running():
+                block_round(fd, buf, BlockDevice.SIZE, i)
+                i += 1
+                run.pause()
+        finally:
+            os.close(fd)
+        run.wait_end()
+    finally:
+        run.end_workers()
+        device.close()
+
+
 LOADS: dict[str, Callable[[LoadRun], None]] = {
     "exec": exec_load,
     "syscall": syscall_load,
     "network": network_load,
+    "runqueue": runqueue_load,
+    "block": block_load,
 }
 
 

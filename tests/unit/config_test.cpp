@@ -158,7 +158,7 @@ TEST_CASE("values echoed in errors are escaped and cut short") {
   CHECK_THAT(msg, Catch::Contains("... (10011 bytes)"));
   CHECK(quote_value(nasty, 4) == "\"a\\x00b\\x01\"... (10010 bytes)");
   CHECK(escape_text("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // valid UTF-8 kept
-  CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                      // a surrogate is not
+  CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                       // a surrogate is not
 }
 
 TEST_CASE("invalid YAML is reported with its position") {
