@@ -13,6 +13,8 @@
 #include "exposition/snapshot.h"
 #include "gen/version.h"
 #include "http/server.h"
+#include "http/web_config.h"
+#include "http/web_config_watcher.h"
 #include "loader/btf.h"
 #include "loader/features.h"
 #include "loader/program_stats.h"
@@ -71,8 +73,23 @@ int run(int argc, char** argv) {
       return kExitConfigError;
     }
   }
+  // The web configuration is checked like the main one, before anything starts.
+  std::optional<LoadedWebConfig> web;
+  if (flags->web_config_file) {
+    auto loaded = load_web_config(*flags->web_config_file);
+    if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+      for (const auto& e : *errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+      std::fprintf(stderr, "bpfex: %zu web configuration error(s); nothing started\n", errors->size());
+      return kExitConfigError;
+    }
+    web = std::get<LoadedWebConfig>(std::move(loaded));
+  }
   if (flags->config_check) {
     std::fputs(dump_config(config).c_str(), stdout);
+    if (web)
+      std::fprintf(stderr, "bpfex: web configuration from %s is valid (TLS %s, %zu basic auth users)\n",
+                   flags->web_config_file->c_str(), web->config.tls ? "on" : "off",
+                   web->config.basic_auth_users.size());
     std::fprintf(stderr, "bpfex: configuration from %s is valid\n", config.source.c_str());
     return 0;
   }
@@ -115,9 +132,16 @@ int run(int argc, char** argv) {
   HttpLimits limits;
   limits.max_requests = config.max_requests;
   HttpServer http(snapshots, statuses(modules), config.telemetry_path, limits);
-  if (Status st = http.start(config.listen_address); !st) {
+  if (Status st = http.start(config.listen_address, web ? web->config : WebConfig{}); !st) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;
+  }
+  std::optional<WebConfigWatcher> web_watcher;
+  if (web) {
+    web_watcher.emplace(*flags->web_config_file, *web, [&](const WebConfig& w) { return http.apply(w); });
+    log_info("web config", {{"file", *flags->web_config_file},
+                            {"tls", web->config.tls ? "on" : "off"},
+                            {"basic_auth_users", std::to_string(web->config.basic_auth_users.size())}});
   }
   poller.start();
   signals.started();
@@ -125,6 +149,7 @@ int run(int argc, char** argv) {
 
   const int sig = signals.wait_for_stop();
   log_info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  web_watcher.reset();
   http.stop();
   poller.stop();
   modules.clear();  // detaches links and frees BPF objects
