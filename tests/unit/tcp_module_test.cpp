@@ -1,6 +1,9 @@
 // The tcp and oom modules' tables, buckets and configuration, without a kernel.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 
 #include "config/config.h"
@@ -21,6 +24,22 @@ std::string only_error(const std::string& module, const std::string& options) {
   REQUIRE(errors.size() == 1);
   const auto& e = errors[0];
   return std::to_string(e.line) + ":" + std::to_string(e.column) + " " + e.key + ": " + e.message;
+}
+
+// The bpfex_ metric names the panel queries of dashboards/<name>.json use.
+std::set<std::string> dashboard_metrics(const std::string& name) {
+  std::ifstream in(BPFEX_SOURCE_DIR "/dashboards/" + name + ".json");
+  REQUIRE(in);
+  const auto dash = nlohmann::json::parse(in);
+  std::set<std::string> out;
+  const std::regex metric(R"(\bbpfex_[a-z0-9_]+)");
+  for (const auto& panel : dash.at("panels"))
+    for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+      const std::string expr = target.value("expr", "");
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric); it != std::sregex_iterator(); ++it)
+        out.insert(it->str());
+    }
+  return out;
 }
 
 bool valid(const std::string& module, const std::string& options) {
@@ -117,4 +136,26 @@ TEST_CASE("oom: a victim's task name is its label; an unknown one reads \"unknow
   CHECK(oom::victim_comm_label(named) == "postgres");
   CHECK(oom::victim_comm_label(full) == "abcdefghijklmnop");  // no NUL: bounded by the field
   CHECK(oom::victim_comm_label(none) == "unknown");
+}
+
+// The dashboards test asks every query for data, but a query may fall back with `or` to another
+// family where a kernel lacks a hook (listen overflows, OOM constraints): a typo in the branch that
+// has no data on the test's kernel would go unseen there. Names are checked here instead.
+TEST_CASE("dashboards/tcp.json and oom.json query only families the modules export, and every one of them") {
+  std::set<std::string> tcp_families = {"bpfex_tcp_connect_latency_seconds"};
+  for (const auto& c : tcp::counter_series()) tcp_families.insert(c.family);
+  std::set<std::string> used;
+  for (const std::string& name : dashboard_metrics("tcp")) {
+    INFO(name);
+    if (name.rfind("bpfex_tcp_", 0) != 0) {
+      CHECK(name == "bpfex_network_packets_total");  // the retransmit ratio's denominator
+      continue;
+    }
+    std::string family = std::regex_replace(name, std::regex("_(bucket|sum|count)$"), "");
+    CHECK(tcp_families.count(family) == 1);
+    used.insert(family);
+  }
+  CHECK(used == tcp_families);
+  const std::set<std::string> oom_families = {"bpfex_oom_kills_total", "bpfex_oom_kills_constrained_total"};
+  CHECK(dashboard_metrics("oom") == oom_families);
 }
