@@ -148,7 +148,7 @@ TEST_CASE("dashboards/tcp.json and oom.json query only families the modules expo
   for (const std::string& name : dashboard_metrics("tcp")) {
     INFO(name);
     if (name.rfind("bpfex_tcp_", 0) != 0) {
-      CHECK(name == "bpfex_network_packets_total");  // the retransmit ratio's denominator
+      CHECK((name == "bpfex_network_packets_total" || name == "bpfex_network_bytes_total"));  // the retransmit ratio's denominator
       continue;
     }
     std::string family = std::regex_replace(name, std::regex("_(bucket|sum|count)$"), "");
