@@ -172,8 +172,12 @@ static __always_inline struct tcp_row *row_of(struct tcp_row_key *key, bool *sha
 	return bpfex_lookup_or_init(&tcp_rows, key, &zero_row);
 }
 
-static __always_inline void add(struct tcp_row *row, bool shared, __u32 slot, __u64 n)
+static __always_inline void add(struct tcp_row *row, bool shared, __u64 slot, __u64 n)
 {
+	/* The compiler knows a bucket's slot is in range and would drop this check, which verifiers
+	 * before Linux 6.x's better range tracking (6.1) need to see; a 64-bit slot keeps the checked
+	 * and the indexing register the same (a 32-bit one is zero-extended into a copy). */
+	barrier_var(slot);
 	if (slot >= TCP_ROW_SLOTS)
 		return;
 	if (shared)
