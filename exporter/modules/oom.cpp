@@ -123,8 +123,9 @@ class OomModule final : public TracingModule<oom_bpf> {
   Status read_by_comm(ModuleReading& out, double& overflow) {
     auto kills = counter_family("bpfex_oom_kills_total", kKillsHelp, {"comm"});
     Status st = read_shared_map<oom_kill_key, uint64_t>(
-        bpf_map__fd(bpf()->maps.oom_kills),
-        [&](const oom_kill_key& k, const uint64_t& n) { kills.add({oom::victim_comm_label(k.comm)}, static_cast<double>(n)); });
+        bpf_map__fd(bpf()->maps.oom_kills), [&](const oom_kill_key& k, const uint64_t& n) {
+          kills.add({oom::victim_comm_label(k.comm)}, static_cast<double>(n));
+        });
     if (!st) return st.error().wrap("read oom_kills");
     if (overflow > 0) kills.add({"other"}, overflow);
     out.families.push_back(kills.build());

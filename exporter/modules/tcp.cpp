@@ -24,7 +24,8 @@ namespace tcp {
 
 const std::vector<CounterSeries>& counter_series() {
   static const std::vector<CounterSeries> table = {
-#define BPFEX_TCP_COUNTER_SERIES(slot, metric, direction, result) {slot, "bpfex_tcp_" metric "_total", direction, result},
+#define BPFEX_TCP_COUNTER_SERIES(slot, metric, direction, result) \
+  {slot, "bpfex_tcp_" metric "_total", direction, result},
       TCP_COUNTER_TABLE(BPFEX_TCP_COUNTER_SERIES)
 #undef BPFEX_TCP_COUNTER_SERIES
   };
@@ -48,7 +49,9 @@ std::vector<double> connect_latency_bounds_seconds() {
   return bounds;
 }
 
-uint32_t connect_bucket_index(uint64_t ns) { return bpfex_bucket_index(ns, TCP_CONNECT_MIN_SHIFT, TCP_CONNECT_BUCKETS); }
+uint32_t connect_bucket_index(uint64_t ns) {
+  return bpfex_bucket_index(ns, TCP_CONNECT_MIN_SHIFT, TCP_CONNECT_BUCKETS);
+}
 
 std::optional<uint16_t> parse_port(std::string_view text) {
   uint32_t port = 0;
@@ -147,12 +150,11 @@ class TcpModule final : public TracingModule<tcp_bpf> {
     if (workloads_) {
       std::vector<workload::Workloads::Sample> samples;
       std::vector<tcp_row_key> keys;
-      st = read_shared_map<tcp_row_key, tcp_row>(bpf_map__fd(bpf()->maps.tcp_workload_rows),
-                                                 [&](const tcp_row_key& k, const tcp_row& row) {
-                                                   samples.push_back({k.cgroup_id, own_labels(k.family, k.port),
-                                                                      {row.slot, row.slot + TCP_ROW_SLOTS}});
-                                                   keys.push_back(k);
-                                                 });
+      st = read_shared_map<tcp_row_key, tcp_row>(
+          bpf_map__fd(bpf()->maps.tcp_workload_rows), [&](const tcp_row_key& k, const tcp_row& row) {
+            samples.push_back({k.cgroup_id, own_labels(k.family, k.port), {row.slot, row.slot + TCP_ROW_SLOTS}});
+            keys.push_back(k);
+          });
       if (!st) return st.error().wrap("read tcp_workload_rows");
       const auto rollup = workloads_->rollup("tcp_rows", samples);
       const size_t own = own_labels(0, 0).size();

@@ -219,8 +219,7 @@ TEST_CASE("oom: a process past its memory limit is killed once, counted +1 under
     CHECK(value_of(after, "bpfex_oom_kills_constrained_total", {"cgroup"}) -
               value_of(before, "bpfex_oom_kills_constrained_total", {"cgroup"}) ==
           1);
-    CHECK(total(after, "bpfex_oom_kills_constrained_total") - total(before, "bpfex_oom_kills_constrained_total") ==
-          1);
+    CHECK(total(after, "bpfex_oom_kills_constrained_total") - total(before, "bpfex_oom_kills_constrained_total") == 1);
   } else {
     WARN("this kernel attaches neither fentry nor kprobes to oom_kill_process: no kills by constraint here");
   }
@@ -284,6 +283,7 @@ TEST_CASE("oom: past max_comms, kills count as comm=\"other\" and as label overf
   CHECK(value_of(r.families, "bpfex_oom_kills_total", {"other"}) >= 1);
   REQUIRE(r.label_overflows);
   CHECK(static_cast<double>(*r.label_overflows) == value_of(r.families, "bpfex_oom_kills_total", {"other"}));
-  CHECK(value_of(r.families, "bpfex_oom_kills_total", {first}) + value_of(r.families, "bpfex_oom_kills_total", {"other"}) ==
+  CHECK(value_of(r.families, "bpfex_oom_kills_total", {first}) +
+            value_of(r.families, "bpfex_oom_kills_total", {"other"}) ==
         total(r.families, "bpfex_oom_kills_total"));
 }

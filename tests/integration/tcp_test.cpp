@@ -55,7 +55,8 @@ struct NsPair {
     // Static neighbours and no duplicate address detection: the first SYN of a fresh link is not held
     // back (or lost) waiting for neighbour discovery, so every connect takes one round trip.
     for (const auto& [ns, dev, ip4, ip6, peer4, peer6, peer_mac] :
-         {std::tuple{&a, dev_a, ip4_a, ip6_a, ip4_b, ip6_b, mac_b}, std::tuple{&b, dev_b, ip4_b, ip6_b, ip4_a, ip6_a, mac_a}}) {
+         {std::tuple{&a, dev_a, ip4_a, ip6_a, ip4_b, ip6_b, mac_b},
+          std::tuple{&b, dev_b, ip4_b, ip6_b, ip4_a, ip6_a, mac_a}}) {
       sh(ns->exec("ip link set lo up"));
       sh(ns->exec("sysctl -qw net.ipv6.conf." + dev + ".accept_dad=0"));
       sh(ns->exec("ip addr add " + ip4 + "/24 dev " + dev));
@@ -150,17 +151,18 @@ int connect_to(Fd& s, const std::string& ip, uint16_t port) {
 // Accepts n connections on a thread; each is read to its end (EOF or a reset) and closed.
 class Acceptor {
  public:
-  Acceptor(Fd& listening, int n) : thread_([&listening, n, this] {
-    for (int i = 0; i < n; ++i) {
-      Fd c(accept(listening.get(), nullptr, nullptr));
-      if (!c) return;
-      const timeval tv{20, 0};
-      setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      char buf[65536];
-      for (ssize_t got; (got = recv(c.get(), buf, sizeof buf, 0)) > 0;) bytes_ += static_cast<size_t>(got);
-      ++accepted_;
-    }
-  }) {}
+  Acceptor(Fd& listening, int n)
+      : thread_([&listening, n, this] {
+          for (int i = 0; i < n; ++i) {
+            Fd c(accept(listening.get(), nullptr, nullptr));
+            if (!c) return;
+            const timeval tv{20, 0};
+            setsockopt(c.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            char buf[65536];
+            for (ssize_t got; (got = recv(c.get(), buf, sizeof buf, 0)) > 0;) bytes_ += static_cast<size_t>(got);
+            ++accepted_;
+          }
+        }) {}
   ~Acceptor() { join(); }
   void join() {
     if (thread_.joinable()) thread_.join();
@@ -245,8 +247,7 @@ uint64_t settled(KernelCount kernel) {
 // has); gone with the namespace.
 class Dropper {
  public:
-  Dropper(const NetNs& ns, const std::string& dev, uint16_t port, uint32_t every, uint32_t max_drops,
-          uint32_t syns) {
+  Dropper(const NetNs& ns, const std::string& dev, uint16_t port, uint32_t every, uint32_t max_drops, uint32_t syns) {
     auto skel = Skeleton<tcp_dropper_bpf>::open();
     REQUIRE(skel);
     skel_.emplace(std::move(skel.value()));
@@ -378,7 +379,8 @@ TEST_CASE("tcp: N connects are N active and N passive opens, established, each w
     CHECK(l.sum > 0);
     CHECK(l.cumulative.at(std::ldexp(1.0, 27) / 1e9) == 1);  // under 134 ms
   }
-  CHECK(latency_of(f, {{"port", port_label(port[0])}}).count == latency_of(before, {{"port", port_label(port[0])}}).count);
+  CHECK(latency_of(f, {{"port", port_label(port[0])}}).count ==
+        latency_of(before, {{"port", port_label(port[0])}}).count);
 }
 
 TEST_CASE("tcp: connects to a closed port fail and count their resets; an abortive close sends one", "[tcp]") {
@@ -401,13 +403,14 @@ TEST_CASE("tcp: connects to a closed port fail and count their resets; an aborti
   Families f = m.read().families;
   CHECK(b_rsts == kRefused);
   const std::map<std::string, std::string> client = {{"family", "ipv4"}, {"port", port_label(port[1])}};
-  CHECK(delta(f, "bpfex_tcp_connections_total", {{"direction", "active"}, {"result", "failed"}, {"port", port_label(port[1])}}) ==
-        kRefused);
+  CHECK(delta(f, "bpfex_tcp_connections_total",
+              {{"direction", "active"}, {"result", "failed"}, {"port", port_label(port[1])}}) == kRefused);
   CHECK(delta(f, "bpfex_tcp_connections_total", {{"result", "established"}, {"port", port_label(port[1])}}) == 0);
   CHECK(delta(f, "bpfex_tcp_resets_total", {{"direction", "received"}, {"port", port_label(port[1])}}) == kRefused);
   // The closed port's resets have no socket: counted by the port they answered, where the kernel's
   // tracepoint reports them.
-  const double sent = delta(f, "bpfex_tcp_resets_total", {{"direction", "sent"}, {"family", "ipv4"}, {"port", port_label(port[0])}});
+  const double sent =
+      delta(f, "bpfex_tcp_resets_total", {{"direction", "sent"}, {"family", "ipv4"}, {"port", port_label(port[0])}});
   if (traces_socketless_resets()) {
     CHECK(sent == static_cast<double>(b_rsts));
   } else {
@@ -433,7 +436,8 @@ TEST_CASE("tcp: connects to a closed port fail and count their resets; an aborti
   CHECK(a_rsts == kAborted);
   CHECK(delta(f, "bpfex_tcp_resets_total", {{"direction", "sent"}, {"port", port_label(port[3])}}) == a_rsts);
   CHECK(delta(f, "bpfex_tcp_resets_total", {{"direction", "received"}, {"port", port_label(port[2])}}) == kAborted);
-  CHECK(delta(f, "bpfex_tcp_connections_total", {{"result", "established"}, {"port", port_label(port[3])}}) == kAborted);
+  CHECK(delta(f, "bpfex_tcp_connections_total", {{"result", "established"}, {"port", port_label(port[3])}}) ==
+        kAborted);
   CHECK(delta(f, "bpfex_tcp_connections_total", {{"result", "failed"}, {"port", port_label(port[2])}}) == 0);
 }
 
@@ -504,7 +508,7 @@ TEST_CASE("tcp: listen overflows equal the namespace's ListenOverflows, with eac
     clients.push_back(std::move(c));
   }
   std::this_thread::sleep_for(2500ms);  // the SYN retransmits at 1 s and 3 s: at least one round
-  clients.clear();                       // closing a connecting socket sends nothing
+  clients.clear();                      // closing a connecting socket sends nothing
   const uint64_t b1 = settled([&] { return listen_overflows(net.b); });
   const Families f = m.read().families;
   REQUIRE(has_family(f, "bpfex_tcp_listen_overflows_total"));
@@ -562,9 +566,12 @@ TEST_CASE("tcp: every tracepoint flavour counts connections, resets and retransm
     auto n = [&](const std::string& name, const std::map<std::string, std::string>& match) {
       return sum_of(f, name, match);
     };
-    CHECK(n("bpfex_tcp_connections_total", {{"direction", "active"}, {"result", "established"}, {"port", port_label(port[1])}}) == 1);
-    CHECK(n("bpfex_tcp_connections_total", {{"direction", "passive"}, {"result", "established"}, {"port", port_label(port[0])}}) == 1);
-    CHECK(n("bpfex_tcp_connections_total", {{"direction", "active"}, {"result", "failed"}, {"port", port_label(port[3])}}) == kRefused);
+    CHECK(n("bpfex_tcp_connections_total",
+            {{"direction", "active"}, {"result", "established"}, {"port", port_label(port[1])}}) == 1);
+    CHECK(n("bpfex_tcp_connections_total",
+            {{"direction", "passive"}, {"result", "established"}, {"port", port_label(port[0])}}) == 1);
+    CHECK(n("bpfex_tcp_connections_total",
+            {{"direction", "active"}, {"result", "failed"}, {"port", port_label(port[3])}}) == kRefused);
     CHECK(n("bpfex_tcp_resets_total", {{"direction", "received"}, {"port", port_label(port[3])}}) == kRefused);
     CHECK(n("bpfex_tcp_retransmits_total", {{"port", port_label(port[1])}}) == a1 - a0);
     CHECK(a1 - a0 == 1);

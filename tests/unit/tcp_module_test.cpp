@@ -100,7 +100,8 @@ TEST_CASE("tcp: the ports option takes port numbers 1..65535, each once, at most
   CHECK_FALSE(tcp::parse_port(""));
   CHECK(valid("tcp", "    ports: [80, 443, 5432]\n"));
   CHECK(valid("tcp", "    ports: []\n"));
-  CHECK(only_error("tcp", "    ports: [80, http]\n") == "3:17 modules.tcp.ports: expected a port number 1..65535, got \"http\"");
+  CHECK(only_error("tcp", "    ports: [80, http]\n") ==
+        "3:17 modules.tcp.ports: expected a port number 1..65535, got \"http\"");
   CHECK(only_error("tcp", "    ports: [0]\n") == "3:13 modules.tcp.ports: expected a port number 1..65535, got \"0\"");
   CHECK(only_error("tcp", "    ports: [80, 443, 80]\n") == "3:22 modules.tcp.ports: port 80 is listed twice");
   CHECK(only_error("tcp", "    ports: 80\n") == "3:12 modules.tcp.ports: expected a list of strings, got a scalar");
@@ -112,7 +113,8 @@ TEST_CASE("tcp: the ports option takes port numbers 1..65535, each once, at most
 TEST_CASE("tcp and oom: option errors name the line, column and key") {
   CHECK(only_error("tcp", "    max_workload_rows: 0\n") ==
         "3:24 modules.tcp.max_workload_rows: must be between 1 and 1048576, got 0");
-  CHECK(only_error("tcp", "    by_workload: yes\n") == "3:18 modules.tcp.by_workload: expected true or false, got \"yes\"");
+  CHECK(only_error("tcp", "    by_workload: yes\n") ==
+        "3:18 modules.tcp.by_workload: expected true or false, got \"yes\"");
   CHECK(only_error("tcp", "    port: [80]\n") == "3:5 modules.tcp.port: unknown key");
   CHECK(only_error("oom", "    max_comms: 0\n") == "3:16 modules.oom.max_comms: must be between 1 and 1048576, got 0");
   CHECK(only_error("oom", "    constraint: cgroup\n") == "3:5 modules.oom.constraint: unknown key");
@@ -148,7 +150,8 @@ TEST_CASE("dashboards/tcp.json and oom.json query only families the modules expo
   for (const std::string& name : dashboard_metrics("tcp")) {
     INFO(name);
     if (name.rfind("bpfex_tcp_", 0) != 0) {
-      CHECK((name == "bpfex_network_packets_total" || name == "bpfex_network_bytes_total"));  // the retransmit ratio's denominator
+      CHECK((name == "bpfex_network_packets_total" ||
+             name == "bpfex_network_bytes_total"));  // the retransmit ratio's denominator
       continue;
     }
     std::string family = std::regex_replace(name, std::regex("_(bucket|sum|count)$"), "");
