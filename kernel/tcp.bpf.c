@@ -63,27 +63,21 @@ struct {
  * them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, 2048);
 	__type(key, struct tcp_row_key);
 	__type(value, struct tcp_row);
 } tcp_workload_rows SEC(".maps");
 
-/* When each socket in SYN_SENT sent its SYN (bpf_ktime_get_ns), keyed by the socket's address.
- * LRU: a socket that vanishes without a state change we see would otherwise hold its entry for
- * good; an evicted stamp costs one latency observation (TCP_STAT_STAMP_LOST), never a count. */
+/* When each socket in SYN_SENT sent its SYN (bpf_ktime_get_ns), keyed by the socket's address: room
+ * for 8192 connects in flight at once. LRU: a socket that vanishes without a state change we see
+ * would otherwise hold its entry for good; an evicted stamp costs one latency observation (the
+ * histogram's count falls short of the established active opens), never a count. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, __u64);
 } tcp_connect_starts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TCP_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} tcp_stats SEC(".maps");
 
 /* ---- where an event counts */
 
@@ -176,7 +170,6 @@ static __always_inline struct tcp_row *row_of(struct tcp_row_key *key, bool *sha
 			return row;
 		}
 		key->cgroup_id = TCP_CGROUP_OVERFLOW;
-		bpfex_array_add(&tcp_stats, TCP_STAT_ROW_OVERFLOW, 1);
 	}
 	return bpfex_lookup_or_init(&tcp_rows, key, &zero_row);
 }
@@ -410,10 +403,8 @@ static __always_inline void count_opened(const struct sock *sk, bool active, boo
 		return;
 	}
 	add(row, shared, TCP_SLOT_ACTIVE_ESTABLISHED, 1);
-	if (!start) {
-		bpfex_array_add(&tcp_stats, TCP_STAT_STAMP_LOST, 1);
-		return;
-	}
+	if (!start)
+		return; /* connecting before we attached, or its stamp evicted: no latency to observe */
 	ns = bpf_ktime_get_ns() - start;
 	add(row, shared, TCP_SLOT_CONNECT_SUM, ns);
 	add(row, shared,

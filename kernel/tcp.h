@@ -70,11 +70,4 @@ struct tcp_row_key {
 /* The ports option, as a bitmap of 65536 bits in read-only data. */
 #define TCP_PORT_WORDS (65536 / 64)
 
-/* Indexes of the tcp_stats per-CPU array. */
-enum tcp_stat {
-	TCP_STAT_ROW_OVERFLOW = 0, /* events counted as TCP_CGROUP_OVERFLOW (workload rows full) */
-	TCP_STAT_STAMP_LOST = 1,   /* established active opens whose SYN_SENT stamp was gone (no latency) */
-	TCP_STAT_MAX,
-};
-
 #endif /* BPFEX_KERNEL_TCP_H */

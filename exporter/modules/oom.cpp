@@ -36,7 +36,7 @@ std::string victim_comm_label(const char (&comm)[16]) {
 namespace {
 
 // With by_workload, the kill map holds one key per victim cgroup.
-constexpr uint32_t kVictimCgroups = 4096;
+constexpr uint32_t kVictimCgroups = 1024;
 
 class OomModule final : public TracingModule<oom_bpf> {
  public:

@@ -74,7 +74,7 @@ class TcpModule final : public TracingModule<tcp_bpf> {
  public:
   struct Options {
     bool by_workload = true;
-    uint32_t max_workload_rows = 4096;
+    uint32_t max_workload_rows = 2048;
     std::vector<std::string> ports;
 
     template <class V>
