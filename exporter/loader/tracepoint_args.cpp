@@ -27,19 +27,23 @@ const struct btf_type* resolve(const struct btf* btf, __u32 id) {
 std::optional<std::vector<TracepointArg>> tracepoint_args(const std::string& btf_path, std::string_view name) {
   std::unique_ptr<struct btf, BtfDeleter> btf(btf_path.empty() ? btf__load_vmlinux_btf()
                                                                : btf__parse(btf_path.c_str(), nullptr));
+  return tracepoint_args(btf.get(), name);
+}
+
+std::optional<std::vector<TracepointArg>> tracepoint_args(const struct btf* btf, std::string_view name) {
   if (!btf) return std::nullopt;
   const std::string typedef_name = "btf_trace_" + std::string(name);
-  const int id = btf__find_by_name_kind(btf.get(), typedef_name.c_str(), BTF_KIND_TYPEDEF);
+  const int id = btf__find_by_name_kind(btf, typedef_name.c_str(), BTF_KIND_TYPEDEF);
   if (id <= 0) return std::nullopt;
-  const struct btf_type* ptr = btf__type_by_id(btf.get(), btf__type_by_id(btf.get(), id)->type);
+  const struct btf_type* ptr = btf__type_by_id(btf, btf__type_by_id(btf, id)->type);
   if (!ptr || !btf_is_ptr(ptr)) return std::nullopt;
-  const struct btf_type* proto = btf__type_by_id(btf.get(), ptr->type);
+  const struct btf_type* proto = btf__type_by_id(btf, ptr->type);
   if (!proto || !btf_is_func_proto(proto)) return std::nullopt;
   const struct btf_param* params = btf_params(proto);
   std::vector<TracepointArg> args;
   // The first parameter is the tracepoint's own data pointer, not an argument of the event.
   for (__u16 i = 1; i < btf_vlen(proto); ++i) {
-    const struct btf_type* t = resolve(btf.get(), params[i].type);
+    const struct btf_type* t = resolve(btf, params[i].type);
     args.push_back({t != nullptr && btf_is_ptr(t)});
   }
   return args;

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+struct btf;
+
 namespace bpfex {
 
 struct TracepointArg {
@@ -20,5 +22,7 @@ struct TracepointArg {
 // btf_trace_<name> typedef without its leading context pointer. nullopt when there is no BTF or no
 // such tracepoint in it.
 std::optional<std::vector<TracepointArg>> tracepoint_args(const std::string& btf_path, std::string_view name);
+// The same from BTF already parsed (loader/features.h keeps the kernel's for its probes).
+std::optional<std::vector<TracepointArg>> tracepoint_args(const struct btf* btf, std::string_view name);
 
 }  // namespace bpfex

@@ -6,7 +6,6 @@
 #include "kernel/oom.h"
 #include "labels/string.h"
 #include "loader/maps.h"
-#include "loader/tracepoint_args.h"
 #include "modules/tracing_module.h"
 #include "skel/oom.skel.h"
 #include "workload/series.h"
@@ -64,7 +63,7 @@ class OomModule final : public TracingModule<oom_bpf> {
     bpf_map__set_max_entries(s->maps.oom_kills, workloads_ ? kVictimCgroups : options_.max_comms);
     // mark_victim(task, uid) since Linux 6.8 (and in Debian's 6.1 by backport); mark_victim(pid)
     // before: tp_btf and raw_tp programs would read a pid as a task pointer there.
-    const auto args = tracepoint_args(features.btf_path(), "mark_victim");
+    const auto args = features.tracepoint_args("mark_victim");
     const bool victim_is_task = args && !args->empty() && (*args)[0].pointer;
     s->rodata->victim_is_task = victim_is_task;
     Hook victim{"OOM victim", {}};

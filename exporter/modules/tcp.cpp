@@ -12,7 +12,6 @@
 #include "kernel/log2_histogram.h"
 #include "kernel/tcp.h"
 #include "loader/maps.h"
-#include "loader/tracepoint_args.h"
 #include "modules/tracing_module.h"
 #include "skel/tcp.skel.h"
 #include "workload/series.h"
@@ -111,7 +110,7 @@ class TcpModule final : public TracingModule<tcp_bpf> {
     s->rodata->label_ports = !options_.ports.empty();
     // Linux 6.18's tcp_retransmit_skb passes (sk, skb, err) and fires for failed attempts too;
     // 6.12 and before pass (sk, skb) and fire for successful ones only.
-    const auto retransmit_args = tracepoint_args(features.btf_path(), "tcp_retransmit_skb");
+    const auto retransmit_args = features.tracepoint_args("tcp_retransmit_skb");
     s->rodata->retransmit_err_arg = retransmit_args && retransmit_args->size() >= 3;
     const uint32_t owners = workloads_ ? 2 : 1;  // TCP_CGROUP_NONE, and TCP_CGROUP_OVERFLOW
     bpf_map__set_max_entries(s->maps.tcp_rows,
