@@ -229,13 +229,13 @@ Latency latency_of(const Families& families, const std::map<std::string, std::st
 
 std::string port_label(uint16_t port) { return std::to_string(port); }
 
-// Waits until a kernel counter stops changing (in-flight retransmits and resets have happened; the
-// module's programs ran as the kernel counted), at most 10 s; returns its value.
+// Waits until a kernel counter stops changing for 300 ms (in-flight retransmits and resets have
+// happened; the module's programs ran as the kernel counted), at most 10 s; returns its value.
 template <class KernelCount>
 uint64_t settled(KernelCount kernel) {
   uint64_t k = kernel();
-  for (int i = 0; i < 20; ++i) {
-    std::this_thread::sleep_for(500ms);
+  for (int i = 0; i < 33; ++i) {
+    std::this_thread::sleep_for(300ms);
     const uint64_t k2 = kernel();
     if (k2 == k) return k;
     k = k2;
