@@ -27,15 +27,14 @@ with warnings.catch_warnings():
     import crypt  # noqa: E402 (deprecated in 3.11, still the way to libxcrypt's bcrypt)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import (Suite, describe, expect, fail, parse_args, run, start_bpfex, temp_dir,  # noqa: E402
-                         wait_until)
+from lib.harness import (Suite, describe, expect, fail, parse_args, registered_modules, run, start_bpfex,  # noqa: E402
+                         temp_dir, wait_until)
 
 suite = Suite("web_config")
 BPFEX, ROOT = parse_args(suite)
 TMP = temp_dir("bpfex-web.")
 OFF = TMP / "off.yaml"
-OFF.write_text("modules:\n  exec: {enabled: false}\n  syscall: {enabled: false}\n  network: {enabled: false}\n"
-               "  runqueue: {enabled: false}\n  block: {enabled: false}\n")
+OFF.write_text("modules:\n" + "".join(f"  {m}: {{enabled: false}}\n" for m in registered_modules(BPFEX)))
 
 
 def openssl(*args: str) -> None:
