@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/app.h"
+#include "app/capabilities.h"
 #include "app/poller.h"
 #include "app/signals.h"
 #include "base/log.h"
@@ -27,6 +28,40 @@ using namespace bpfex;
 namespace {
 
 constexpr int kExitConfigError = 2;
+
+// Drops the capabilities the running modules do not need any more (or as --capabilities.keep
+// says) and sets no_new_privs; returns what was kept and why, for the log and the landing page.
+std::string drop_privileges(const CapabilitiesKeep& keep, const std::vector<RunningModule>& modules) {
+  if (keep.mode == CapabilitiesKeep::Mode::all) {
+    log_info("capabilities: all kept (--capabilities.keep=all)");
+    return "all capabilities kept (--capabilities.keep=all)";
+  }
+  uint64_t mask = 0;
+  std::string kept;
+  auto add = [&](const std::string& name, const std::string& why) {
+    const int cap = capability_number(name);
+    if (cap < 0 || (mask & (uint64_t{1} << cap))) return;
+    mask |= uint64_t{1} << cap;
+    kept += (kept.empty() ? "" : "; ") + name + " (" + why + ")";
+  };
+  if (keep.mode == CapabilitiesKeep::Mode::modules) {
+    for (const RunningModule& m : modules)
+      if (m.module)
+        for (const auto& need : m.module->capabilities_after_start()) add(need.capability, need.why);
+  } else if (keep.mode == CapabilitiesKeep::Mode::list) {
+    for (int cap = 0; cap < 64; ++cap)
+      if (keep.list & (uint64_t{1} << cap)) add(capability_name(cap), "--capabilities.keep");
+  }
+  // Only what the process has can be kept: the rest of the list is moot.
+  mask &= effective_capabilities();
+  if (Status st = drop_capabilities(mask); !st) {
+    log_error("capabilities: could not drop the ones no longer needed", {{"err", st.error().str()}});
+    return "dropping capabilities failed: " + st.error().str();
+  }
+  const std::string text = kept.empty() ? "none kept" : "kept: " + kept;
+  log_info("capabilities dropped after start; no_new_privs set", {{"capabilities", text}});
+  return "capabilities " + text + "; no_new_privs set";
+}
 
 // A stop asked for during start-up: what was started so far is torn down on the way out.
 int stopped_during_startup() {
@@ -72,6 +107,15 @@ int run(int argc, char** argv) {
       std::fprintf(stderr, "bpfex: error: flag --btf.path: %s\n", st.error().str().c_str());
       return kExitConfigError;
     }
+  }
+  CapabilitiesKeep keep;
+  if (flags->capabilities_keep) {
+    auto k = parse_capabilities_keep(*flags->capabilities_keep);
+    if (!k) {
+      std::fprintf(stderr, "bpfex: error: flag --capabilities.keep: %s\n", k.error().message.c_str());
+      return kExitConfigError;
+    }
+    keep = k.value();
   }
   // The web configuration is checked like the main one, before anything starts.
   std::optional<LoadedWebConfig> web;
@@ -136,6 +180,9 @@ int run(int argc, char** argv) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;
   }
+  // Everything that needed privilege is done (modules attached, listener bound, even below port
+  // 1024): keep only what the running modules still need.
+  http.describe_privileges(drop_privileges(keep, modules));
   std::optional<WebConfigWatcher> web_watcher;
   if (web) {
     web_watcher.emplace(*flags->web_config_file, *web, [&](const WebConfig& w) { return http.apply(w); });

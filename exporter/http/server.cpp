@@ -519,7 +519,12 @@ std::string HttpServer::landing_page() const {
     html += "<tr><td>" + html_escape(m.name) + "</td><td class=\"" + cls + "\">" + html_escape(state) + "</td><td>" +
             progs + "</td></tr>\n";
   }
-  html += "</table>\n</body></html>\n";
+  html += "</table>\n";
+  {
+    const std::lock_guard lock(privileges_mutex_);
+    if (!privileges_.empty()) html += "<h2>Privileges</h2>\n<p>" + html_escape(privileges_) + "</p>\n";
+  }
+  html += "</body></html>\n";
   return html;
 }
 

@@ -55,6 +55,12 @@ class HttpServer {
 
   // web: TLS, basic auth, headers and rate limit (--web.config.file); empty: plain HTTP for all.
   Status start(const std::string& listen_address, const WebConfig& web = {});
+  // What bpfex kept of its privileges, for the landing page (set while serving: the listener is
+  // bound before privileges are dropped, so that a port below 1024 works).
+  void describe_privileges(std::string text) {
+    const std::lock_guard lock(privileges_mutex_);
+    privileges_ = std::move(text);
+  }
   // A changed web configuration: TLS changes restart the listener's server (on the same socket:
   // connections in flight are dropped, none refused), the rest applies from the next request.
   Status apply(const WebConfig& web);
@@ -91,6 +97,8 @@ class HttpServer {
   const SnapshotStore& snapshots_;
   std::vector<ModuleStatus> modules_;
   std::string telemetry_path_;
+  mutable std::mutex privileges_mutex_;
+  std::string privileges_;
   HttpLimits limits_;
   Fd listener_;
   unsigned port_ = 0;
