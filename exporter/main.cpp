@@ -140,8 +140,15 @@ int run(int argc, char** argv) {
   }
 
   log_info("starting bpfex", {{"version", BPFEX_VERSION}, {"revision", BPFEX_REVISION}, {"config", config.source}});
-  if (std::string hint = tracefs_hint(); !hint.empty())
+  // Privileges first: without them every flavour fails, and tracefs' mode is beside the point.
+  if (auto missing = missing_bpf_capabilities(effective_capabilities()); !missing.empty()) {
+    std::string names;
+    for (const auto& n : missing) names += (names.empty() ? "" : ",") + n;
+    log_error("bpfex lacks the privileges to load BPF programs: every module will fail",
+              {{"missing", names}, {"hint", kBpfPrivilegeHint}});
+  } else if (std::string hint = tracefs_hint(); !hint.empty()) {
     log_warn("tracepoint attach points are unavailable", {{"hint", hint}});
+  }
   const std::string btf_path = flags->btf_path.value_or("");
   if (std::string hint = missing_btf_hint(btf_path); !hint.empty())
     log_error("the BPF programs cannot be relocated for this kernel: every module will fail", {{"hint", hint}});

@@ -165,6 +165,15 @@ uint64_t effective_capabilities() {
   return (uint64_t{data[1].effective} << 32) | data[0].effective;
 }
 
+std::vector<std::string> missing_bpf_capabilities(uint64_t have) {
+  auto has = [&](int cap) { return (have & (uint64_t{1} << cap)) != 0; };
+  if (has(CAP_SYS_ADMIN)) return {};
+  std::vector<std::string> missing;
+  for (int cap : {CAP_BPF, CAP_PERFMON})
+    if (!has(cap)) missing.push_back(capability_name(cap));
+  return missing;
+}
+
 Status drop_capabilities(uint64_t keep) {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct now[2] = {};

@@ -36,6 +36,11 @@ struct KeptCapability {
 // The calling thread's effective set, as a bit mask.
 uint64_t effective_capabilities();
 
+// What loading and attaching BPF programs takes that `have` lacks: CAP_BPF and CAP_PERFMON unless
+// CAP_SYS_ADMIN covers both (kernels before 5.8 know only CAP_SYS_ADMIN). Names, e.g.
+// {"CAP_PERFMON"}; empty when nothing is missing.
+std::vector<std::string> missing_bpf_capabilities(uint64_t have);
+
 // Reduces every thread of the process to keep (effective, permitted; inheritable, ambient and the
 // bounding set emptied of the rest) and sets no_new_privs on each; checks /proc afterwards. Call it
 // while no thread of the process blocks real-time signals.

@@ -52,8 +52,7 @@ std::string missing_capabilities(const Module& module) {
     const int cap = capability_number(name);
     return cap >= 0 && (have & (uint64_t{1} << cap)) != 0;
   };
-  std::vector<std::string> need;
-  if (!has("CAP_SYS_ADMIN")) need = {"CAP_BPF", "CAP_PERFMON"};
+  std::vector<std::string> need = missing_bpf_capabilities(have);
   for (const auto& n : module.capabilities_after_start()) need.push_back(n.capability);
   std::string missing;
   for (const auto& name : need)

@@ -108,10 +108,20 @@ bool KernelFeatures::can_attach(NetdevFlavour flavour) {
   // A clsact qdisc cannot be tried without changing an interface; cls_bpf programs need only load.
   const bool ok = flavour == NetdevFlavour::tcx
                       ? probe_tcx()
-                      : static_cast<bool>(load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr));
+                      : static_cast<bool>(note_denied(load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr)));
   log_debug("feature probe", {{"flavour", flavour_name(flavour)}, {"usable", ok ? "true" : "false"}});
   netdev_cache_.emplace(flavour, ok);
   return ok;
+}
+
+Fd KernelFeatures::note_denied(Fd prog) {
+  if (!prog && errno == EPERM) load_denied_ = true;
+  return prog;
+}
+
+std::string KernelFeatures::unavailable_hint() {
+  std::lock_guard lock(mutex_);
+  return load_denied_ ? kBpfPrivilegeHint : tracefs_hint();
 }
 
 bool KernelFeatures::probe(Flavour flavour, const std::string& target) {
@@ -141,7 +151,7 @@ bool KernelFeatures::probe_btf_tracing(Flavour flavour, const std::string& targe
   }
   if (id <= 0) return false;
   LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type, .attach_btf_id = static_cast<__u32>(id));
-  Fd prog = load_probe_program(BPF_PROG_TYPE_TRACING, &opts);
+  Fd prog = note_denied(load_probe_program(BPF_PROG_TYPE_TRACING, &opts));
   if (!prog) return false;
   // Loading can succeed where attaching fails (e.g. no ftrace trampolines): attach for real.
   Fd link(bpf_raw_tracepoint_open(nullptr, prog.get()));
@@ -167,12 +177,12 @@ bool KernelFeatures::probe_kprobe(bool retprobe, const std::string& target) {
   }
   Fd pfd(static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC)));
   if (!pfd) return false;
-  Fd prog = load_probe_program(BPF_PROG_TYPE_KPROBE, nullptr);
+  Fd prog = note_denied(load_probe_program(BPF_PROG_TYPE_KPROBE, nullptr));
   return static_cast<bool>(prog);
 }
 
 bool KernelFeatures::probe_raw_tp(const std::string& target) {
-  Fd prog = load_probe_program(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr);
+  Fd prog = note_denied(load_probe_program(BPF_PROG_TYPE_RAW_TRACEPOINT, nullptr));
   if (!prog) return false;
   Fd link(bpf_raw_tracepoint_open(target.c_str(), prog.get()));
   return static_cast<bool>(link);
@@ -183,7 +193,7 @@ bool KernelFeatures::probe_tracepoint(const std::string& target) {
   if (root.empty()) return false;
   Fd id(open((root + "/events/" + target + "/id").c_str(), O_RDONLY | O_CLOEXEC));
   if (!id) return false;
-  Fd prog = load_probe_program(BPF_PROG_TYPE_TRACEPOINT, nullptr);
+  Fd prog = note_denied(load_probe_program(BPF_PROG_TYPE_TRACEPOINT, nullptr));
   return static_cast<bool>(prog);
 }
 
@@ -191,7 +201,7 @@ bool KernelFeatures::probe_tcx() {
   // Tried for real on lo, for an instant (once per process), with a program returning TCX_NEXT, so
   // packets go on to the next program as if it were not there. Side effects: lo's tcx revision
   // moves on by two and, with an LSM watching BPF, the attach is audited.
-  Fd prog = load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr, TCX_NEXT);
+  Fd prog = note_denied(load_probe_program(BPF_PROG_TYPE_SCHED_CLS, nullptr, TCX_NEXT));
   if (!prog) return false;
   // Every network namespace has lo at ifindex 1. Kernels before 6.6 reject the attach type.
   Fd link(bpf_link_create(prog.get(), 1, BPF_TCX_INGRESS, nullptr));

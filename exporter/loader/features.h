@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/fd.h"
 #include "loader/flavour.h"
+#include "loader/tracefs.h"
 #include "loader/tracepoint_args.h"
 
 struct btf;
@@ -25,6 +27,10 @@ struct btf;
 #endif
 
 namespace bpfex {
+
+// What a bpf() EPERM means for bpfex: said wherever loading or probing is refused.
+inline constexpr const char* kBpfPrivilegeHint =
+    "bpfex needs CAP_BPF and CAP_PERFMON, or root; check kernel.unprivileged_bpf_disabled and lockdown";
 
 class Features {
  public:
@@ -45,6 +51,9 @@ class Features {
   virtual std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) {
     return bpfex::tracepoint_args(btf_path(), name);
   }
+  // Why attach points may be missing although the kernel has them, for the error that says none
+  // was usable; "" when nothing is known.
+  virtual std::string unavailable_hint() { return tracefs_hint(); }
 };
 
 // Probes the running kernel by loading and attaching tiny programs.
@@ -60,8 +69,12 @@ class KernelFeatures final : public Features {
   std::string btf_path() const override { return btf_path_; }
   // From the BTF parsed once for the probes (or --btf.path's, parsed once), not parsed again.
   std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) override;
+  // A probe refused with EPERM means missing privileges, whatever tracefs looks like: without
+  // CAP_BPF even tp_btf and raw_tp (which need no tracefs) fail, and tracefs is then a red herring.
+  std::string unavailable_hint() override;
 
  private:
+  Fd note_denied(Fd prog);  // remembers an EPERM (errno of the failed load) for unavailable_hint()
   bool probe(Flavour flavour, const std::string& target);
   bool probe_btf_tracing(Flavour flavour, const std::string& target);
   bool probe_kprobe(bool retprobe, const std::string& target);
@@ -78,6 +91,7 @@ class KernelFeatures final : public Features {
   bool vmlinux_btf_loaded_ = false;
   struct btf* path_btf_ = nullptr;  // --btf.path's, for tracepoint_args()
   bool path_btf_loaded_ = false;
+  bool load_denied_ = false;  // a probe program's load failed with EPERM
 };
 
 // Decorator for tests: pretends the listed flavours are unavailable.
@@ -91,6 +105,7 @@ class RestrictedFeatures final : public Features {
   std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) override {
     return base_.tracepoint_args(name);
   }
+  std::string unavailable_hint() override { return base_.unavailable_hint(); }
 
  private:
   Features& base_;

@@ -5,7 +5,6 @@
 #include <set>
 
 #include "base/log.h"
-#include "loader/tracefs.h"
 
 namespace bpfex {
 
@@ -43,8 +42,8 @@ Status HookSet::prepare(bpf_object* obj, const std::vector<Hook>& hooks, Feature
       std::string tried;
       for (const auto& p : hooks[i].attach_points)
         tried += (tried.empty() ? "" : ", ") + std::string(flavour_name(p.flavour)) + " " + p.target;
-      const std::string tracefs = tracefs_hint();
-      const std::string hint = tracefs.empty() ? "" : " (hint: " + tracefs + ")";
+      const std::string why = features.unavailable_hint();
+      const std::string hint = why.empty() ? "" : " (hint: " + why + ")";
       return Error{ENOTSUP, "no usable attach point for " + hooks[i].name + " (tried " + tried + ")" + hint};
     }
     const AttachPoint& p = hooks[i].attach_points[*picks[i]];

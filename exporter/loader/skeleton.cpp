@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "loader/btf.h"
+#include "loader/features.h"
 
 namespace bpfex {
 namespace {
@@ -51,8 +52,7 @@ Error describe_load_error(int err, const std::string& btf_path) {
   if (std::string btf = missing_btf_hint(btf_path); !btf.empty())
     e.message += " (hint: " + btf + ")";
   else if (code == EPERM)
-    e.message +=
-        " (hint: bpfex needs CAP_BPF and CAP_PERFMON, or root; check kernel.unprivileged_bpf_disabled and lockdown)";
+    e.message += std::string(" (hint: ") + kBpfPrivilegeHint + ")";
   else if (code == EACCES || code == EINVAL)
     e.message += " (hint: the verifier rejected a program; this kernel may be too old or miss BTF)";
   std::string tail = libbpf_log_tail();

@@ -15,6 +15,9 @@ B. the systemd unit: an unprivileged user with the unit's ambient capabilities, 
    system call bpfex makes is allowed by the unit's SystemCallFilter=, every socket family by
    RestrictAddressFamilies=, no W+X memory (MemoryDenyWriteExecute=), no file opened for writing
    (ProtectSystem=strict, and the DaemonSet's readOnlyRootFilesystem).
+C. the unit's user with the unit's capabilities minus CAP_BPF and CAP_PERFMON (a unit edited
+   wrong), and with none at all: the start-up log and every module's error name the missing
+   CAP_BPF and CAP_PERFMON, never tracefs' CAP_DAC_READ_SEARCH (which the first one has).
 
 Usage: tests/deploy/privileges_test.py BPFEX_BINARY REPO_ROOT   (root)
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -31,8 +35,8 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib.harness import (Bpfex, CheckFailed, Suite, duration_seconds, effective_config, expect,  # noqa: E402
-                         expect_exact_count, expect_growth, fail, parse_args, registered_modules, replace_flag,
-                         require_root, sample_values, start_bpfex, temp_dir, wait_healthy, wait_until)
+                         expect_exact_count, expect_growth, fail, free_ports, parse_args, registered_modules,
+                         replace_flag, require_root, sample_values, start_bpfex, temp_dir, wait_healthy, wait_until)
 from lib.load import failing_execs, run_program, unique_name  # noqa: E402
 from deploytest import (allowed_syscalls, cap_mask, cpu_cores, load_manifests, memory_bytes,  # noqa: E402
                         parse_unit, proc_status, setpriv_prefix, unit_capabilities, unit_values)
@@ -264,6 +268,37 @@ def t_no_file_writes(run: Run):
              + "\n".join(bad[:10]))
 
 
+def t_missing_privileges_named(caps: set[str]):
+    """Starts bpfex with `caps` as nobody, reads its log up to "serving metrics" and stops it."""
+    cmd = setpriv_prefix(caps, NOBODY, NOBODY, ambient=True) + [
+        str(BPFEX), f"--config.file={DEFAULT_CONFIG}", f"--web.listen-address=127.0.0.1:{free_ports(1)[0]}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line.rstrip("\n"))
+            if "serving metrics" in line or time.monotonic() > deadline:
+                break
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    log = "\n".join(lines)
+    if not any("lacks the privileges to load BPF programs" in l and "missing=CAP_BPF,CAP_PERFMON" in l
+               for l in lines):
+        fail(f"no start-up error naming CAP_BPF,CAP_PERFMON in:\n{log}")
+    failed = [l for l in lines if "module failed to start" in l]
+    expect("modules failing to start", len(failed), len(MODULES))
+    for l in failed:
+        if "CAP_BPF and CAP_PERFMON" not in l or "CAP_DAC_READ_SEARCH" in l:
+            fail(f"a module's error should name CAP_BPF and CAP_PERFMON, not CAP_DAC_READ_SEARCH: {l}")
+
+
 # ---------------------------------------------------------------- the runs
 
 def exercise(name: str, label: str, uid: int, caps: set[str], how: str, prefix: list[str], args: list[str],
@@ -299,5 +334,8 @@ exercise("unit", "B unit", NOBODY, UNIT_CAPS, "ambient", setpriv_prefix(UNIT_CAP
           ("socket families within RestrictAddressFamilies=", t_socket_families),
           ("no writable+executable memory", t_no_write_execute),
           ("no file opened for writing", t_no_file_writes)])
+suite.check("C unit without CAP_BPF,CAP_PERFMON: missing privileges named, not tracefs'",
+            t_missing_privileges_named, UNIT_CAPS - {"CAP_BPF", "CAP_PERFMON", "CAP_SYS_ADMIN"})
+suite.check("C no capabilities at all: missing privileges named", t_missing_privileges_named, set())
 shutil.rmtree(TMP, ignore_errors=True)
 suite.finish()
