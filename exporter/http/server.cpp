@@ -12,7 +12,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "exposition/text_format.h"
+#include "exposition/negotiation.h"
 #include "gen/version.h"
 #include "http/listen_address.h"
 
@@ -118,8 +118,9 @@ Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
 
 // Queues a response; HEAD gets the head only (libmicrohttpd leaves the body out).
 MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r) {
+  const std::string_view payload = r.payload();
   MHD_Response* response =
-      MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+      MHD_create_response_from_buffer(payload.size(), const_cast<char*>(payload.data()), MHD_RESPMEM_MUST_COPY);
   if (!response) return MHD_NO;
   MHD_add_response_header(response, "Content-Type", r.content_type.c_str());
   MHD_add_response_header(response, "Cache-Control", "no-store");
@@ -224,12 +225,16 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
     in_flight_.fetch_sub(1);
     return send(connection, plain(503, "503 too many requests at once, try again\n")) == MHD_YES;
   }
-  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")));
+  const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept");
+  const char* accept_encoding = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept-Encoding");
+  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : ""), accept ? accept : "",
+                                               accept_encoding ? accept_encoding : ""));
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;
 }
 
-HttpServer::Response HttpServer::route(const std::string& method, const std::string& path) const {
+HttpServer::Response HttpServer::route(const std::string& method, const std::string& path, std::string_view accept,
+                                       std::string_view accept_encoding) const {
   const bool known = path == "/" || path == "/healthz" || path == telemetry_path_;
   if (!known) return plain(404, "404 page not found\n");
   if (method != "GET" && method != "HEAD") {
@@ -237,9 +242,25 @@ HttpServer::Response HttpServer::route(const std::string& method, const std::str
     r.headers.push_back({"Allow", "GET, HEAD"});
     return r;
   }
-  if (path == telemetry_path_) return {200, std::string(kTextContentType), snapshots_.latest()->text, {}};
+  if (path == telemetry_path_) return metrics(accept, accept_encoding);
   if (path == "/healthz") return healthz();
   return {200, "text/html; charset=utf-8", landing_page(), {}};
+}
+
+// The latest snapshot's body in the negotiated format and encoding, serialized at most once per
+// poll whoever asks: only copied from here on.
+HttpServer::Response HttpServer::metrics(std::string_view accept, std::string_view accept_encoding) const {
+  const Format format = negotiate_format(accept);
+  const Encoding encoding = negotiate_encoding(accept_encoding);
+  const BodyKind kind = BodyKind::of(format, encoding);
+  snapshots_.wanted(kind);
+  const auto snapshot = snapshots_.latest();
+  Response r{200, std::string(content_type(format)), {}, {}, {}};
+  // Accept too: a cache must not hand a protobuf body to a text scraper.
+  r.headers.push_back({"Vary", "Accept, Accept-Encoding"});
+  if (encoding == Encoding::gzip) r.headers.push_back({"Content-Encoding", "gzip"});
+  r.shared_body = std::shared_ptr<const std::string>(snapshot, &snapshot->body(kind));
+  return r;
 }
 
 HttpServer::Response HttpServer::healthz() const {
