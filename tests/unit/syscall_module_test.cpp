@@ -86,15 +86,17 @@ TEST_CASE("native_histogram_schema: 0..8, and every latency histogram's range mu
   CHECK(std::get<Config>(parse_config("", "t")).native_histogram_schema == native_buckets::kDefaultSchema);
   CHECK(errors_of("native_histogram_schema: 9\n") ==
         std::vector<std::string>{"1:26 native_histogram_schema: must be 0..8 (2^schema buckets per doubling)"});
-  // Schema 8 over the default 1us..16s is 6144 buckets: every latency module is told, at the schema.
+  // Schema 8 over the default 1us..16s (tcp: 8us..128s) is 6144 buckets: every latency module
+  // (syscall, runqueue, block, tcp) is told, at the schema.
   const auto wide = errors_of("native_histogram_schema: 8\n");
-  REQUIRE(wide.size() == 3);
+  REQUIRE(wide.size() == 4);
   CHECK(wide[0] ==
         "1:26 native_histogram_schema: with native_histogram_schema 8, 1us..16s is 6144 buckets, more than a kernel "
         "row holds (4086): narrow min_bucket..max_bucket or lower the schema");
   // A module whose range fits does not complain; one that sets max_bucket is told there.
   CHECK(errors_of("native_histogram_schema: 8\nmodules:\n  syscall:\n    min_bucket: 1ms\n    max_bucket: 1s\n"
-                  "  runqueue:\n    enabled: false\n  block:\n    max_bucket: 1s\n    min_bucket: 1us\n") ==
+                  "  runqueue:\n    enabled: false\n  block:\n    max_bucket: 1s\n    min_bucket: 1us\n"
+                  "  tcp:\n    enabled: false\n") ==
         std::vector<std::string>{"9:17 modules.block.max_bucket: with native_histogram_schema 8, 1us..1s is 5120 "
                                  "buckets, more than a kernel row holds (4086): narrow min_bucket..max_bucket or "
                                  "lower the schema"});
