@@ -38,8 +38,7 @@ bpfex::Families make_families(size_t series, uint64_t tick) {
   }
   auto errors = counter_family("bpfex_syscall_errors_total", "Failed syscalls (synthetic).", {"syscall", "errno"});
   for (size_t i = 0; i < counters; ++i)
-    errors.add({"call" + std::to_string(i % 300), "E" + std::to_string(i / 300)},
-               static_cast<double>(i * 31 + tick));
+    errors.add({"call" + std::to_string(i % 300), "E" + std::to_string(i / 300)}, static_cast<double>(i * 31 + tick));
   return {latency.build(), errors.build()};
 }
 

@@ -1,4 +1,5 @@
-// The poll loop: read every module, guard its counters, serialize once per format, publish; ticks skipped, never bunched.
+// The poll loop: read every module, guard its counters, serialize once per format, publish; ticks skipped, never
+// bunched.
 #include "app/poller.h"
 
 #include "app/self_metrics.h"

@@ -9,8 +9,8 @@ namespace bpfex::exposition {
 
 // Go's strconv.FormatFloat(v, 'g', -1, 64): the fewest digits that read back as the same double,
 // in exponent form ("1e-06", "9.5367431640625e-07", "1e+06") when the decimal exponent is below -4
-// or at least 6, else plain ("0.0625", "16", "123456"); "+Inf", "-Inf", "NaN". This is how client_golang writes `le` values (OpenMetrics' "canonical
-// numbers"), so bpfex's `le` label values are the ones Prometheus users know.
+// or at least 6, else plain ("0.0625", "16", "123456"); "+Inf", "-Inf", "NaN". This is how client_golang writes `le`
+// values (OpenMetrics' "canonical numbers"), so bpfex's `le` label values are the ones Prometheus users know.
 void append_go_float(std::string& out, double v);
 // A sample value: an integral value below 2^53 as an integer ("25", "1234567"), else as above.
 void append_value(std::string& out, double v);

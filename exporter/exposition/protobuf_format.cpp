@@ -92,7 +92,7 @@ std::string serialize_protobuf(const Families& families) {
       family.Clear();
       family.set_name(f.name);
       family.set_help(f.help);
-      family.set_type(f.type == MetricType::Counter   ? pb::COUNTER
+      family.set_type(f.type == MetricType::Counter ? pb::COUNTER
                       : f.type == MetricType::Gauge ? pb::GAUGE
                                                     : pb::HISTOGRAM);
       for (const Metric& m : f.metric) {

@@ -3,11 +3,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 #include <utility>
 #include <vector>
 

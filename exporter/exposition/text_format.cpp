@@ -16,8 +16,8 @@ using exposition::append_value;
 enum class Flavour { text, openmetrics };
 
 // name{labels[,le="bound"]} — the sample name and labels of one line, without the value.
-void append_series(std::string& out, std::string_view name, std::string_view suffix, const Metric& m,
-                   const double* le, Flavour flavour) {
+void append_series(std::string& out, std::string_view name, std::string_view suffix, const Metric& m, const double* le,
+                   Flavour flavour) {
   out += name;
   out += suffix;
   if (m.label.empty() && !le) return;

@@ -377,8 +377,9 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
   }
   const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept");
   const char* accept_encoding = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept-Encoding");
-  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : ""), accept ? accept : "",
-                                               accept_encoding ? accept_encoding : ""),
+  const MHD_Result ok = send(connection,
+                             route(method ? method : "", request_path(url ? url : ""), accept ? accept : "",
+                                   accept_encoding ? accept_encoding : ""),
                              *web);
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;

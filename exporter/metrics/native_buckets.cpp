@@ -29,7 +29,8 @@ std::vector<double> Layout::classic_bounds() const {
 uint64_t Layout::bound_ns(int32_t native_index) const {
   const int32_t per_doubling = 1 << schema;
   // Whole doublings are exact (and mostly integers: 1e9 * 2^k for k >= -9).
-  if (native_index % per_doubling == 0) return static_cast<uint64_t>(std::floor(ns_at_exp(native_index / per_doubling)));
+  if (native_index % per_doubling == 0)
+    return static_cast<uint64_t>(std::floor(ns_at_exp(native_index / per_doubling)));
   // Elsewhere 1e9 * 2^(i/2^s) is irrational; long double (64-bit mantissa) puts it within about
   // 1e-7 ns of the truth below 2^10 s, and no such bound lies that close to an integer (checked
   // exactly, with big integers, by tests/unit/native_buckets_test.cpp for every bound of schema 8,
@@ -116,13 +117,12 @@ std::optional<std::string> check_schema(uint32_t schema) {
   return std::nullopt;
 }
 
-std::optional<std::string> check_layout(uint32_t schema, const std::string& min_bucket,
-                                        const std::string& max_bucket) {
+std::optional<std::string> check_layout(uint32_t schema, const std::string& min_bucket, const std::string& max_bucket) {
   const Layout layout = layout_of(schema, min_bucket, max_bucket);
   if (layout.slots() <= kMaxSlots) return std::nullopt;
   return "with native_histogram_schema " + std::to_string(schema) + ", " + min_bucket + ".." + max_bucket + " is " +
-         std::to_string(layout.nbuckets()) + " buckets, more than a kernel row holds (" + std::to_string(kMaxSlots - 2) +
-         "): narrow min_bucket..max_bucket or lower the schema";
+         std::to_string(layout.nbuckets()) + " buckets, more than a kernel row holds (" +
+         std::to_string(kMaxSlots - 2) + "): narrow min_bucket..max_bucket or lower the schema";
 }
 
 Layout layout_of(uint32_t schema, const std::string& min_bucket, const std::string& max_bucket) {

@@ -161,12 +161,11 @@ class BlockModule final : public TracingModule<block_bpf> {
         disks_[dev] = Disk{*name, named};
       }
     }
-    auto latency =
-        HistogramFamily("bpfex_block_io_latency_seconds",
-                        std::string("Block I/O request latency by disk and operation, from ") +
-                            (options_.include_queue_time ? "insertion into the queue" : "issue to the driver") +
-                            " to completion.",
-                        {"device", "operation"});
+    auto latency = HistogramFamily(
+        "bpfex_block_io_latency_seconds",
+        std::string("Block I/O request latency by disk and operation, from ") +
+            (options_.include_queue_time ? "insertion into the queue" : "issue to the driver") + " to completion.",
+        {"device", "operation"});
     auto bytes = counter_family("bpfex_block_io_bytes_total",
                                 "Bytes of block I/O requests that completed without error, by disk and operation.",
                                 {"device", "operation"});

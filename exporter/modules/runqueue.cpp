@@ -100,25 +100,26 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
 
   Status read(ModuleReading& out) override {
     const bool attributed = workloads_ != nullptr;
-    auto latency = HistogramFamily(
-        "bpfex_runqueue_latency_seconds",
-        "Time runnable tasks waited for a CPU: from wakeup, creation or preemption to running.",
-        attributed ? workload::kWorkloadLabelNames : std::vector<std::string>{});
+    auto latency =
+        HistogramFamily("bpfex_runqueue_latency_seconds",
+                        "Time runnable tasks waited for a CPU: from wakeup, creation or preemption to running.",
+                        attributed ? workload::kWorkloadLabelNames : std::vector<std::string>{});
     double overflow = 0;
     HistogramData data;
     data.layout = layout_;
     const size_t row_bytes = row_slots_ * sizeof(uint64_t);
-    Status st = read_percpu_map(
-        bpf_map__fd(bpf()->maps.runqueue_rows), sizeof(uint32_t), row_bytes, [&](const void*, const uint64_t* row) {
-          data.counts.assign(row + RUNQUEUE_SLOT_BUCKET0, row + row_slots_);
-          uint64_t waits = 0;
-          for (uint64_t c : data.counts) waits += c;
-          if (attributed && waits == 0) return;  // no "other" workload until something overflowed
-          data.sum = static_cast<double>(row[RUNQUEUE_SLOT_SUM]) / 1e9;
-          // With by_workload, the node row holds the waits whose cgroup found the rows full.
-          latency.add(attributed ? workload::with_other_workload({}) : LabelValues{}, data);
-          if (attributed) overflow += static_cast<double>(waits);
-        });
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.runqueue_rows), sizeof(uint32_t), row_bytes,
+                                [&](const void*, const uint64_t* row) {
+                                  data.counts.assign(row + RUNQUEUE_SLOT_BUCKET0, row + row_slots_);
+                                  uint64_t waits = 0;
+                                  for (uint64_t c : data.counts) waits += c;
+                                  if (attributed && waits == 0)
+                                    return;  // no "other" workload until something overflowed
+                                  data.sum = static_cast<double>(row[RUNQUEUE_SLOT_SUM]) / 1e9;
+                                  // With by_workload, the node row holds the waits whose cgroup found the rows full.
+                                  latency.add(attributed ? workload::with_other_workload({}) : LabelValues{}, data);
+                                  if (attributed) overflow += static_cast<double>(waits);
+                                });
     if (!st) return st.error().wrap("read runqueue_rows");
     if (attributed) {
       std::vector<workload::Workloads::Sample> samples;

@@ -12,8 +12,8 @@
 #include "labels/errno.h"
 #include "labels/syscall.h"
 #include "loader/maps.h"
-#include "modules/task_filters.h"
 #include "metrics/native_buckets.h"
+#include "modules/task_filters.h"
 #include "modules/tracing_module.h"
 #include "skel/syscall.skel.h"
 #include "workload/series.h"
@@ -47,9 +47,8 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       v.field("include", include, check_syscall_name);
       v.field("exclude", exclude, check_syscall_name);
       v.field("min_bucket", min_bucket, check_bucket_bound);
-      v.field("max_bucket", max_bucket, [this](const std::string& text) {
-        return native_buckets::check_max_bucket(min_bucket, text);
-      });
+      v.field("max_bucket", max_bucket,
+              [this](const std::string& text) { return native_buckets::check_max_bucket(min_bucket, text); });
       v.field("max_error_series", max_error_series, in_range(1, 1u << 20));
       v.field("comms", comms, task_filters::check_comm);
       v.field("cgroup", cgroup);
@@ -120,10 +119,9 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     auto names = [&](std::vector<std::string> own) {
       return attributed ? workload::with_workload_labels(std::move(own)) : own;
     };
-    auto latency = HistogramFamily(
-        "bpfex_syscall_latency_seconds",
-        "Syscall latency from entry to exit, by syscall name (the number when it has none).",
-        names({"syscall"}));
+    auto latency = HistogramFamily("bpfex_syscall_latency_seconds",
+                                   "Syscall latency from entry to exit, by syscall name (the number when it has none).",
+                                   names({"syscall"}));
     auto errors = counter_family("bpfex_syscall_errors_total",
                                  "Syscalls that returned an error, by syscall and errno name. Past max_error_series "
                                  "distinct pairs, errno=\"other\".",
@@ -135,24 +133,24 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     HistogramData data;
     data.layout = layout_;
     const size_t row_bytes = row_slots_ * sizeof(uint64_t);
-    Status st = read_percpu_map(
-        bpf_map__fd(bpf()->maps.syscall_rows), sizeof(uint32_t), row_bytes, [&](const void* key, const uint64_t* row) {
-          uint32_t nr;
-          std::memcpy(&nr, key, sizeof nr);
-          data.counts.assign(row + SYSCALL_SLOT_BUCKET0, row + row_slots_);
-          uint64_t calls = 0;
-          for (uint64_t c : data.counts) calls += c;
-          const uint64_t error_overflow = row[SYSCALL_SLOT_ERR_OVERFLOW];
-          if (calls == 0 && error_overflow == 0) return;
-          const std::string name = labels::syscall_label(nr);
-          data.sum = static_cast<double>(row[SYSCALL_SLOT_SUM]) / 1e9;
-          latency.add(node({name}), data);
-          if (attributed) overflow += static_cast<double>(calls);
-          if (error_overflow > 0) {
-            errors.add(node({name, "other"}), static_cast<double>(error_overflow));
-            overflow += static_cast<double>(error_overflow);
-          }
-        });
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.syscall_rows), sizeof(uint32_t), row_bytes,
+                                [&](const void* key, const uint64_t* row) {
+                                  uint32_t nr;
+                                  std::memcpy(&nr, key, sizeof nr);
+                                  data.counts.assign(row + SYSCALL_SLOT_BUCKET0, row + row_slots_);
+                                  uint64_t calls = 0;
+                                  for (uint64_t c : data.counts) calls += c;
+                                  const uint64_t error_overflow = row[SYSCALL_SLOT_ERR_OVERFLOW];
+                                  if (calls == 0 && error_overflow == 0) return;
+                                  const std::string name = labels::syscall_label(nr);
+                                  data.sum = static_cast<double>(row[SYSCALL_SLOT_SUM]) / 1e9;
+                                  latency.add(node({name}), data);
+                                  if (attributed) overflow += static_cast<double>(calls);
+                                  if (error_overflow > 0) {
+                                    errors.add(node({name, "other"}), static_cast<double>(error_overflow));
+                                    overflow += static_cast<double>(error_overflow);
+                                  }
+                                });
     if (!st) return st.error().wrap("read syscall_rows");
     std::vector<workload::Workloads::Sample> row_samples, error_samples;
     std::vector<syscall_error_key> error_keys;

@@ -143,26 +143,25 @@ class TcpModule final : public TracingModule<tcp_bpf> {
       r.add_row(own_labels(family, 0), workload_labels(TCP_CGROUP_NONE), zeros.data());
 
     const size_t row_bytes = row_slots_ * sizeof(uint64_t);
-    Status st = read_percpu_map(
-        bpf_map__fd(bpf()->maps.tcp_rows), sizeof(tcp_row_key), row_bytes, [&](const void* key, const uint64_t* row) {
-          tcp_row_key k;
-          std::memcpy(&k, key, sizeof k);
-          const std::vector<double> v(row, row + row_slots_);
-          r.add_row(own_labels(k.family, k.port), workload_labels(k.cgroup_id), v.data());
-          if (k.cgroup_id == TCP_CGROUP_OVERFLOW) overflow += observations(v);
-        });
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.tcp_rows), sizeof(tcp_row_key), row_bytes,
+                                [&](const void* key, const uint64_t* row) {
+                                  tcp_row_key k;
+                                  std::memcpy(&k, key, sizeof k);
+                                  const std::vector<double> v(row, row + row_slots_);
+                                  r.add_row(own_labels(k.family, k.port), workload_labels(k.cgroup_id), v.data());
+                                  if (k.cgroup_id == TCP_CGROUP_OVERFLOW) overflow += observations(v);
+                                });
     if (!st) return st.error().wrap("read tcp_rows");
     if (workloads_) {
       std::vector<workload::Workloads::Sample> samples;
       std::vector<tcp_row_key> keys;
-      st = read_shared_map(
-          bpf_map__fd(bpf()->maps.tcp_workload_rows), sizeof(tcp_row_key), row_bytes,
-          [&](const void* key, const uint64_t* row) {
-            tcp_row_key k;
-            std::memcpy(&k, key, sizeof k);
-            samples.push_back({k.cgroup_id, own_labels(k.family, k.port), {row, row + row_slots_}});
-            keys.push_back(k);
-          });
+      st = read_shared_map(bpf_map__fd(bpf()->maps.tcp_workload_rows), sizeof(tcp_row_key), row_bytes,
+                           [&](const void* key, const uint64_t* row) {
+                             tcp_row_key k;
+                             std::memcpy(&k, key, sizeof k);
+                             samples.push_back({k.cgroup_id, own_labels(k.family, k.port), {row, row + row_slots_}});
+                             keys.push_back(k);
+                           });
       if (!st) return st.error().wrap("read tcp_workload_rows");
       const auto rollup = workloads_->rollup("tcp_rows", samples);
       const size_t own = own_labels(0, 0).size();
@@ -324,7 +323,7 @@ class TcpModule final : public TracingModule<tcp_bpf> {
 
   Options options_;
   native_buckets::Layout layout_;
-  size_t row_slots_ = TCP_SLOT_BUCKET0;  // u64 slots of a row: TCP_SLOT_BUCKET0 + layout_.slots()
+  size_t row_slots_ = TCP_SLOT_BUCKET0;       // u64 slots of a row: TCP_SLOT_BUCKET0 + layout_.slots()
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
   bool listen_overflows_ = false;
 };

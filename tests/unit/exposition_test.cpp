@@ -44,12 +44,12 @@ Families sample_families() {
   HistogramFamily h("bpfex_syscall_latency_seconds", "Latency.", {"syscall"});
   const native_buckets::Layout layout{1, -20, 4};
   std::vector<uint64_t> counts(layout.slots(), 0);
-  counts[0] = 2;                    // zero bucket
-  counts[3] = 5;                    // native index -37
-  counts[4] = 1;                    // -36
-  counts[7] = 4;                    // -33: gap of two empty buckets, same span
-  counts[20] = 9;                   // -20: a new span
-  counts[layout.slots() - 1] = 1;   // above 16 s: index 9
+  counts[0] = 2;                   // zero bucket
+  counts[3] = 5;                   // native index -37
+  counts[4] = 1;                   // -36
+  counts[7] = 4;                   // -33: gap of two empty buckets, same span
+  counts[20] = 9;                  // -20: a new span
+  counts[layout.slots() - 1] = 1;  // above 16 s: index 9
   h.add({"read"}, HistogramData{layout, counts, 3.25});
   h.add({"idle"}, HistogramData{layout, std::vector<uint64_t>(layout.slots(), 0), 0});
   return {c.build(), g.build(), b.build(), h.build()};
@@ -127,7 +127,8 @@ std::vector<std::string> openmetrics_violations(const std::string& text) {
 // Decodes a delimited protobuf body with the generated code.
 std::vector<pb::MetricFamily> decode(const std::string& body) {
   std::vector<pb::MetricFamily> out;
-  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()), static_cast<int>(body.size()));
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(body.data()),
+                                            static_cast<int>(body.size()));
   uint32_t size = 0;
   while (in.ReadVarint32(&size)) {
     const auto limit = in.PushLimit(static_cast<int>(size));
@@ -157,7 +158,8 @@ TEST_CASE("negotiation: Accept headers as client_golang reads them, text 0.0.4 f
       {"text/plain;version=0.0.5", Format::text},  // unknown version: nothing matches, the default
       {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", Format::text},  // a browser
       {kProto, Format::protobuf},
-      {"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited", Format::protobuf},
+      {"application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+       Format::protobuf},
       {"Application/Vnd.Google.Protobuf;Proto=io.prometheus.client.MetricFamily;ENCODING=delimited", Format::protobuf},
       {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text", Format::text},
       {"application/vnd.google.protobuf;proto=io.prometheus.client.Other;encoding=delimited", Format::text},
@@ -182,8 +184,7 @@ TEST_CASE("negotiation: Accept headers as client_golang reads them, text 0.0.4 f
       {"*/*, application/openmetrics-text", Format::openmetrics_1_0_0},
       // q=0: not acceptable (RFC 9110; client_golang would still pick it)
       {"application/openmetrics-text;q=0, text/plain;q=0.1", Format::text},
-      {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0",
-       Format::text},
+      {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0", Format::text},
       // garbage: ignored clause by clause, never an error
       {"application/openmetrics-text;q=abc, text/plain;q=0.1", Format::text},
       {"application/openmetrics-text;q=2", Format::text},
@@ -262,11 +263,11 @@ TEST_CASE("OpenMetrics: the rules hold, counters and units as the specification 
   CHECK(om.find("bpfex_syscall_latency_seconds_bucket{syscall=\"read\",le=\"+Inf\"} 22\n") != std::string::npos);
   CHECK(om.find("bpfex_syscall_latency_seconds_count{syscall=\"read\"} 22\n") != std::string::npos);
   // The checker itself catches what it claims to.
-  CHECK_FALSE(openmetrics_violations("# TYPE a counter\na_total 1.0\n").empty());                       // no EOF
-  CHECK_FALSE(openmetrics_violations("# TYPE a counter\na 1.0\n# EOF\n").empty());                      // no _total
-  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\na 1\n# EOF\n").empty());                          // not a float
-  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\n# TYPE a gauge\n# EOF\n").empty());               // twice
-  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\n# HELP a say \"x\"\n# EOF\n").empty());           // quote
+  CHECK_FALSE(openmetrics_violations("# TYPE a counter\na_total 1.0\n").empty());              // no EOF
+  CHECK_FALSE(openmetrics_violations("# TYPE a counter\na 1.0\n# EOF\n").empty());             // no _total
+  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\na 1\n# EOF\n").empty());                 // not a float
+  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\n# TYPE a gauge\n# EOF\n").empty());      // twice
+  CHECK_FALSE(openmetrics_violations("# TYPE a gauge\n# HELP a say \"x\"\n# EOF\n").empty());  // quote
   CHECK_FALSE(openmetrics_violations("# TYPE a_seconds gauge\n# UNIT a_seconds bytes\n# EOF\n").empty());
   CHECK_FALSE(openmetrics_violations("# TYPE a gauge\na 1.0\n# EOF\nb 1\n").empty());
 }

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "http/listen_address.h"
 #include "exposition/compression.h"
+#include "http/listen_address.h"
 #include "http/server.h"
 
 using namespace bpfex;
@@ -70,13 +70,16 @@ TEST_CASE("/metrics: the format and encoding follow Accept and Accept-Encoding, 
   REQUIRE(om_text);
   CHECK(om_text.value() == "# TYPE up gauge\n# HELP up Whether it is up.\nup 1.0\n# EOF\n");
 
-  auto pb = http.route("GET", "/metrics",
-                       "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
-                       "text/plain;version=0.0.4;q=0.3");
-  CHECK(pb.content_type == "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited");
+  auto pb =
+      http.route("GET", "/metrics",
+                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+                 "text/plain;version=0.0.4;q=0.3");
+  CHECK(pb.content_type ==
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited");
   CHECK(pb.payload() == snapshots.latest()->body({BodyKind::protobuf, Encoding::identity}));
   // Served from the snapshot, not copied into the response: every scraper gets the same bytes.
-  CHECK(pb.payload().data() == http.route("GET", "/metrics", "application/vnd.google.protobuf;"
+  CHECK(pb.payload().data() == http.route("GET", "/metrics",
+                                          "application/vnd.google.protobuf;"
                                           "proto=io.prometheus.client.MetricFamily;encoding=delimited")
                                    .payload()
                                    .data());

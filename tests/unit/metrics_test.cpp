@@ -35,7 +35,8 @@ Families fixed_families() {
   execs.add({"bash"}, 3);
   execs.add({"true"}, 25);
   execs.add({"with\"quote\\and\nnewline"}, 1);
-  auto up = gauge_family("bpfex_module_up", "Module state.\nSecond line with a \\ backslash and \"quotes\".", {"module"});
+  auto up =
+      gauge_family("bpfex_module_up", "Module state.\nSecond line with a \\ backslash and \"quotes\".", {"module"});
   up.add({"exec"}, 1);
   auto poll = gauge_family("bpfex_poll_duration_seconds", "Time the last poll took.", {"module"});
   poll.add({"exec"}, 0.000123);
@@ -211,8 +212,7 @@ TEST_CASE("process metrics describe this process") {
   Families fams = process_metrics();
   auto get = [&](const std::string& name) -> double {
     for (const auto& f : fams)
-      if (f.name == name)
-        return f.metric[0].value;
+      if (f.name == name) return f.metric[0].value;
     FAIL("missing " << name);
     return 0;
   };

@@ -169,9 +169,9 @@ TEST_CASE("the kernel's slot of random values equals the definition, on the rang
 
 TEST_CASE("layouts: the defaults, what the kernel gets, classic bounds and native indexes") {
   const Layout l = native_buckets::layout_of(1, "1us", "16s");
-  CHECK(l.min_exp == -20);  // 1us rounds down to 2^-20 s = 953.67 ns
-  CHECK(l.max_exp == 4);    // 16s is 2^4 s
-  CHECK(native_buckets::layout_of(1, "1us", "17s").max_exp == 5);  // rounds up to 32 s
+  CHECK(l.min_exp == -20);                                          // 1us rounds down to 2^-20 s = 953.67 ns
+  CHECK(l.max_exp == 4);                                            // 16s is 2^4 s
+  CHECK(native_buckets::layout_of(1, "1us", "17s").max_exp == 5);   // rounds up to 32 s
   CHECK(native_buckets::layout_of(1, "2us", "1s").min_exp == -19);  // 2^-19 s = 1.907 us <= 2 us
   CHECK(l.nbuckets() == 48);
   CHECK(l.slots() == 50);
@@ -180,8 +180,8 @@ TEST_CASE("layouts: the defaults, what the kernel gets, classic bounds and nativ
   CHECK(k.max_ns == 16'000'000'000u);
   CHECK(k.schema == 1);
   CHECK(k.nbuckets == 48);
-  CHECK(k.exp_lo == 9);                // 954 ns is in [2^9, 2^10)
-  CHECK(k.first_len == (25u << 2));    // binary exponents 9..33, 4 sub-bins each
+  CHECK(k.exp_lo == 9);              // 954 ns is in [2^9, 2^10)
+  CHECK(k.first_len == (25u << 2));  // binary exponents 9..33, 4 sub-bins each
   CHECK(l.table_bytes() == 49 * 8 + 100 * 2);
   CHECK(l.kernel_table().size() == l.table_bytes());
   CHECK(l.zero_threshold_seconds() == std::ldexp(1.0, -20));

@@ -46,7 +46,7 @@ TEST_CASE("bucket bounds parse as one fine duration term") {
 TEST_CASE("syscall config: valid options") {
   CHECK(valid("    include: [read, write]\n    exclude: [futex]\n"));
   CHECK(valid("    min_bucket: 1ns\n    max_bucket: 256ns\n"));
-  CHECK(valid("    min_bucket: 1ms\n    max_bucket: 1ms\n"));  // 2^-10 s .. 2^-9 s: rounded outward
+  CHECK(valid("    min_bucket: 1ms\n    max_bucket: 1ms\n"));    // 2^-10 s .. 2^-9 s: rounded outward
   CHECK(valid("    min_bucket: 1ns\n    max_bucket: 1000s\n"));  // 40 doublings at schema 1
   CHECK(valid("    comms: [nginx, postgres]\n    cgroup: /system.slice\n"));
 }
