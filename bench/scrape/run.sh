@@ -67,7 +67,7 @@ measure() {  # measure NAME SERIES: bytes, then wrk at each concurrency and requ
       reqs=$(awk '/requests in/ {print $1}' <<<"$w")
       p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$w")")
       p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$w")")
-      echo "$name series=$series c=$c $kind rps=$rps p50_ms=$p50 p99_ms=$p99 cpu_ms_per_scrape=$(awk -v t=$((cpu1 - cpu0)) -v k="$ticks" -v n="$reqs" 'BEGIN { printf "%.3f", n ? t * 1000 / k / n : 0 }') non2xx=$(awk '/Non-2xx/ {print $4}' <<<"$w")" | tee -a "$out"
+      echo "$name series=$series c=$c $kind rps=$rps p50_ms=$p50 p99_ms=$p99 cpu_ms_per_scrape=$(awk -v t=$((cpu1 - cpu0)) -v k="$ticks" -v n="$reqs" 'BEGIN { printf "%.3f", n ? t * 1000 / k / n : 0 }') non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$w")" | tee -a "$out"
     done
   done
 }
