@@ -22,6 +22,11 @@ namespace bpfex {
 class CounterGuard {
  public:
   void apply(Families& families, bool retire_vanished = false);
+  // The module behind the series was replaced by a new instance (a configuration reload), whose
+  // maps count from zero and had already counted `baseline` (read right after the old instance's
+  // last reading): from now on every series continues from what was last reported, plus what the
+  // new instance counts beyond its baseline. Nothing is counted twice, nothing goes down.
+  void restart(const Families& baseline);
   size_t tracked_series() const;
 
  private:
@@ -31,6 +36,9 @@ class CounterGuard {
     Metric last;  // as last reported (guarded), to report it again if it vanishes
     bool present = false;
   };
+  // Gives s the shape of m's raw values (n of them): a new series starts at zero; a histogram whose
+  // bucket range changed (a reload changed min_bucket or max_bucket) carries its values over.
+  static void fit(Series& s, const MetricFamily& f, const Metric& m, size_t n);
   // family name -> label key -> series
   std::map<std::string, std::unordered_map<std::string, Series>> families_;
 };

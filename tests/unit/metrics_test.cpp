@@ -183,6 +183,57 @@ TEST_CASE("with retire_vanished, vanished series are dropped and forgotten") {
   CHECK(find(poll({{"a", 1}, {"b", 3}}), "a")->value == 14);
 }
 
+TEST_CASE("a module restarted by a reload continues its counters: nothing lost, nothing twice") {
+  CounterGuard guard;
+  auto family = [](const std::vector<std::pair<std::string, double>>& values) {
+    auto f = counter_family("c_total", "x", {"k"});
+    for (auto& [k, v] : values) f.add({k}, v);
+    return Families{f.build()};
+  };
+  auto poll = [&](const std::vector<std::pair<std::string, double>>& values) {
+    Families fams = family(values);
+    guard.apply(fams);
+    return fams[0];
+  };
+  poll({{"a", 100}, {"b", 7}});
+  poll({{"a", 120}, {"b", 9}});  // the old instance's last reading
+  // The new instance started a little earlier and has counted 30 of a's events that the old one
+  // counted too, and 2 of a new series c.
+  guard.restart(family({{"a", 30}, {"c", 2}}));
+  auto after = poll({{"a", 35}, {"c", 3}, {"b", 1}});
+  CHECK(find(after, "a")->value == 125);  // 120 + (35 - 30)
+  CHECK(find(after, "b")->value == 10);   // 9 + 1: absent from the baseline
+  CHECK(find(after, "c")->value == 1);    // 3 - 2: the 2 were counted before the switch
+  // Larger raw values than the old instance ever had are not mistaken for continuity.
+  CHECK(find(poll({{"a", 500}, {"c", 3}, {"b", 1}}), "a")->value == 590);
+  // A restart with an empty baseline continues every series from its last value.
+  guard.restart({});
+  CHECK(find(poll({{"a", 1}}), "a")->value == 591);
+}
+
+TEST_CASE("a reload that moves a histogram's bucket range carries its counts into the new layout") {
+  CounterGuard guard;
+  const native_buckets::Layout wider{0, -19, -17};  // zero bucket <= 2^-19 s, overflow > 2^-17 s
+  auto family = [](const native_buckets::Layout& layout, std::vector<uint64_t> counts, double sum) {
+    HistogramFamily h("h_seconds", "x", {"k"});
+    h.add({"a"}, HistogramData{layout, std::move(counts), sum});
+    return Families{h.build()};
+  };
+  Families old = family(kSmall, {1, 2, 3, 4}, 0.5);
+  guard.apply(old);
+  // The new instance's range starts one doubling higher and ends one higher: the old zero bucket
+  // and (2^-20, 2^-19] fall into the new zero bucket, (2^-19, 2^-18] is the new first bucket, the
+  // old overflow goes to the new bucket just above 2^-18. It counted one event before the switch.
+  guard.restart(family(wider, {0, 1, 0, 0}, 0.1));
+  Families now = family(wider, {0, 2, 0, 1}, 0.3);
+  guard.apply(now);
+  const Histogram& h = now[0].metric[0].histogram;
+  CHECK(h.layout == wider);
+  CHECK(h.counts == std::vector<uint64_t>{3, 4, 4, 1});
+  CHECK(h.sample_count == 12);  // 10 before, 2 new
+  CHECK(h.sample_sum == Approx(0.7));
+}
+
 TEST_CASE("gauges pass the guard untouched") {
   CounterGuard guard;
   auto g = gauge_family("g", "x", {"k"});
