@@ -285,7 +285,8 @@ TEST_CASE("text 0.0.4 and OpenMetrics have the same samples: classic buckets onl
   const std::string om = serialize_openmetrics(sample_families());
   for (char c : om) om_samples += c == '\n';
   // Text: HELP and TYPE per family; OpenMetrics: TYPE, HELP and (three families) UNIT, then # EOF.
-  CHECK(text_samples - 2 * 4 == om_samples - 2 * 4 - 3 - 1);
+  const size_t families = 4;
+  CHECK(text_samples - 2 * families == om_samples - 2 * families - 3 - 1);
 }
 
 TEST_CASE("protobuf: decoded back with the generated code, every field as the families have it") {
