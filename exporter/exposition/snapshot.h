@@ -1,6 +1,7 @@
 // What /metrics serves: the latest poll's families, published by the poller as one immutable
 // snapshot, and each format's body serialized from them at most once per snapshot (once per poll),
-// whatever the number of scrapers: a scrape copies bytes and never enters the kernel.
+// whatever the number of scrapers: a scrape sends those bytes (without a copy, http/server.cpp) and
+// never enters the kernel.
 #pragma once
 
 #include <array>
