@@ -174,7 +174,7 @@ int run(int argc, char** argv) {
   // Workload attribution needs the cgroup v2 hierarchy; without it modules count without workload labels.
   std::unique_ptr<workload::Attribution> attribution = workload::Attribution::start(config.attribution);
   if (signals.stopping()) return stopped_during_startup();
-  ModuleContext context{features, attribution ? &attribution->workloads() : nullptr};
+  ModuleContext context{features, attribution ? &attribution->workloads() : nullptr, config.native_histogram_schema};
   std::vector<RunningModule> modules = start_modules(config, context, [&] { return signals.stopping(); });
   if (signals.stopping()) return stopped_during_startup();
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * block: latency of block I/O requests per disk and operation (log2 histogram, exact sum), the bytes
+ * block: latency of block I/O requests per disk and operation (latency histogram, exact sum), the bytes
  * they moved and the ones that failed by block status.
  *
  * A request is stamped when it is issued to the driver (block_rq_issue), or with include_queue_time
@@ -26,17 +26,34 @@
 #include <bpf/bpf_tracing.h>
 #include "bpfex.bpf.h"
 #include "block.h"
-#include "log2_histogram.h"
+#include "native_histogram.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load; the verifier prunes the branches that are off. */
-const volatile __u32 min_shift = 10;	   /* first bucket: le 2^min_shift ns */
-const volatile __u32 nbuckets = 25;	   /* finite buckets; bucket nbuckets is +Inf */
+const volatile struct bpfex_hist_layout block_hist = {}; /* the latency buckets (native_histogram.h) */
 const volatile bool queue_time = false;	   /* include_queue_time: stamps from insert */
 const volatile bool rq_single_arg = true; /* block_rq_issue/insert(rq), Linux 5.11+; else (q, rq) */
 
-static const struct block_row zero_row = {};
+/* Row and table sizes depend on the bucket layout: user space sets value_size before load (so no
+ * BTF value type, which would have to match). */
+#define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
+
+/* The bucket lookup table of block_hist (native_histogram.h), filled by user space after load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 8);
+} block_hist_table SEC(".maps");
+
+/* A row of zeros, the value new block_rows entries start from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
+} block_zero_row SEC(".maps");
 
 /* Rows by {disk, operation}, sized from max_devices before load. Per-CPU: completions of a fast disk
  * come from every CPU at once. Not LRU: a disk keeps its row (and its counts) until user space
@@ -44,16 +61,16 @@ static const struct block_row zero_row = {};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 320);
-	__type(key, struct block_key);
-	__type(value, struct block_row);
+	__uint(key_size, sizeof(struct block_key));
+	__uint(value_size, ROW_BYTES);
 } block_rows SEC(".maps");
 
 /* Per operation, the requests whose {disk, operation} found block_rows full: device="other". */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BLOCK_OP_COUNT);
-	__type(key, __u32);
-	__type(value, struct block_row);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
 } block_overflow SEC(".maps");
 
 /* Failed requests by {disk, operation, status}: rare, so shared with atomic adds. Sized from
@@ -100,10 +117,10 @@ static __always_inline void stamp(struct block_start_key *key, __u64 rq_start_ti
 	bpf_map_update_elem(&block_starts, key, &fresh, BPF_ANY);
 }
 
-static __always_inline struct block_row *row_of(__u32 dev, __u32 op)
+static __always_inline __u64 *row_of(__u32 dev, __u32 op)
 {
 	struct block_key key = {.dev = dev, .op = op};
-	struct block_row *row = bpfex_lookup_or_init(&block_rows, &key, &zero_row);
+	__u64 *row = bpfex_lookup_or_init_zeroed(&block_rows, &key, &block_zero_row);
 
 	if (row)
 		return row;
@@ -115,9 +132,9 @@ static __always_inline void complete(struct block_start_key *key, __u32 dev, __u
 				     __u32 nr_bytes, bool final)
 {
 	struct block_start *start;
-	struct block_row *row;
-	__u32 slot, failed;
-	__u64 ns;
+	__u32 slot, failed, zero = 0;
+	__u64 ns, *row;
+	void *table;
 
 	start = bpf_map_lookup_elem(&block_starts, key);
 	if (!start || !start->ts)
@@ -128,7 +145,7 @@ static __always_inline void complete(struct block_start_key *key, __u32 dev, __u
 	if (!row)
 		return;
 	if (!error)
-		row->slot[BLOCK_SLOT_BYTES] += nr_bytes;
+		row[BLOCK_SLOT_BYTES] += nr_bytes;
 	if (!final)
 		return;
 	ns = bpf_ktime_get_ns() - start->ts;
@@ -136,9 +153,14 @@ static __always_inline void complete(struct block_start_key *key, __u32 dev, __u
 	start->ts = 0;
 	if ((__s64)ns < 0)
 		ns = 0;
-	slot = (BLOCK_SLOT_BUCKET0 + bpfex_bucket_index(ns, min_shift, nbuckets)) & (BLOCK_ROW_SLOTS - 1);
-	row->slot[BLOCK_SLOT_SUM] += ns;
-	row->slot[slot] += 1;
+	table = bpf_map_lookup_elem(&block_hist_table, &zero);
+	if (!table)
+		return;
+	slot = bpfex_hist_slot(&block_hist, table, ns);
+	if (slot > block_hist.nbuckets + 1) /* never; bounds the row offset for the verifier */
+		return;
+	row[BLOCK_SLOT_SUM] += ns;
+	row[BLOCK_SLOT_BUCKET0 + slot] += 1;
 	if (failed) {
 		struct block_error_key ekey = {.dev = dev, .op = (__u16)op, .error = (__u16)failed};
 		__u64 zero = 0, *count = bpfex_lookup_or_init(&block_errors, &ekey, &zero);
@@ -146,7 +168,7 @@ static __always_inline void complete(struct block_start_key *key, __u32 dev, __u
 		if (count)
 			__sync_fetch_and_add(count, 1);
 		else
-			row->slot[BLOCK_SLOT_ERR_OVERFLOW] += 1;
+			row[BLOCK_SLOT_ERR_OVERFLOW] += 1;
 	}
 }
 

@@ -72,22 +72,16 @@ static __always_inline __u32 block_op_of_rwbs(char c0, char c1, char c2)
 /* dev_t as the kernel encodes it (MKDEV: 12 bits of major, 20 of minor), of the whole disk. */
 #define BLOCK_MINOR_BITS 20
 
-/* One histogram row per {disk, operation}, a struct of u64 like every per-CPU value bpfex reads:
+/* One histogram row per {disk, operation}, u64 slots like every per-CPU value bpfex reads:
  *   slot[BLOCK_SLOT_SUM]            latency summed in ns
  *   slot[BLOCK_SLOT_BYTES]          bytes of requests that completed without error
  *   slot[BLOCK_SLOT_ERR_OVERFLOW]   failed requests not counted by status because block_errors was full
- *   slot[BLOCK_SLOT_BUCKET0 + i]    requests in bucket i, i in [0, nbuckets]; i == nbuckets is +Inf */
-#define BLOCK_ROW_SLOTS 32
+ *   slot[BLOCK_SLOT_BUCKET0 + i]    requests in bucket slot i of the histogram layout (native_histogram.h)
+ * Rows are BLOCK_SLOT_BUCKET0 + nbuckets + 2 slots long, a size user space sets before load. */
 #define BLOCK_SLOT_SUM 0
 #define BLOCK_SLOT_BYTES 1
 #define BLOCK_SLOT_ERR_OVERFLOW 2
 #define BLOCK_SLOT_BUCKET0 3
-/* Finite buckets a row can hold (one slot is left for +Inf). */
-#define BLOCK_MAX_BUCKETS (BLOCK_ROW_SLOTS - BLOCK_SLOT_BUCKET0 - 1)
-
-struct block_row {
-	__u64 slot[BLOCK_ROW_SLOTS];
-};
 
 struct block_key {
 	__u32 dev; /* the disk's dev_t (MKDEV encoding): partitions count on their disk */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * runqueue: how long runnable tasks wait for a CPU (run-queue latency), as a log2 histogram, node-wide
- * or per cgroup.
+ * runqueue: how long runnable tasks wait for a CPU (run-queue latency), as a latency histogram,
+ * node-wide or per cgroup.
  *
  * A task's wait starts when it becomes runnable: woken (sched_wakeup), created (sched_wakeup_new), or
  * switched out while still runnable (sched_switch with prev preempted or in state TASK_RUNNING). It
@@ -24,40 +24,57 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpfex.bpf.h"
-#include "log2_histogram.h"
+#include "native_histogram.h"
 #include "runqueue.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load; the verifier prunes the branches that are off. */
-const volatile __u32 min_shift = 10;	   /* first bucket: le 2^min_shift ns */
-const volatile __u32 nbuckets = 25;	   /* finite buckets; bucket nbuckets is +Inf */
+const volatile struct bpfex_hist_layout runqueue_hist = {}; /* the latency buckets (native_histogram.h) */
 const volatile bool filter_comm = false;   /* only tasks whose comm is in allowed_comms */
 const volatile bool filter_cgroup = false; /* only tasks in (or below) the cgroup filter_cgroup_id */
 const volatile __u64 filter_cgroup_id = 0;
 const volatile __u32 filter_cgroup_level = 0; /* its depth below the root (0: the root) */
 const volatile bool by_workload = false;      /* rows per cgroup in runqueue_workload_rows */
 
-static const struct runqueue_row zero_row = {};
+/* Row and table sizes depend on the bucket layout: user space sets value_size before load (so no
+ * BTF value type, which would have to match). */
+#define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
+
+/* The bucket lookup table of runqueue_hist (native_histogram.h), filled by user space after load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 8);
+} runqueue_hist_table SEC(".maps");
+
+/* A row of zeros, the value new runqueue_workload_rows entries start from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
+} runqueue_zero_row SEC(".maps");
 
 /* The node's histogram: every wait, or with by_workload the waits whose cgroup found
  * runqueue_workload_rows full (user space's cgroup="other"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct runqueue_row);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
 } runqueue_rows SEC(".maps");
 
 /* by_workload only (its size is set to 1 otherwise), sized from max_workload_rows: a row per cgroup
- * v2 ID. Shared with atomic adds, because per-CPU rows would cost every possible CPU 256 bytes per
+ * v2 ID. Shared with atomic adds, because per-CPU rows would cost every possible CPU a row (a few hundred bytes) per
  * cgroup; preallocated (tracing programs may use only preallocated hash maps before Linux 6.1). Not
  * LRU: user space deletes the rows of cgroups that are gone, after folding them into their workload. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u64);
-	__type(value, struct runqueue_row);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, ROW_BYTES);
 } runqueue_workload_rows SEC(".maps");
 
 /* Waits in progress by thread id. Sized from max_threads. */
@@ -160,9 +177,9 @@ static __always_inline void stamp(__u32 pid, __u64 now, __u64 cgroup_id, __u32 c
 static __always_inline void run(__u32 pid, __u64 now)
 {
 	struct runqueue_start *start;
-	struct runqueue_row *row;
+	__u64 ns, *row;
 	__u32 slot, zero = 0;
-	__u64 ns;
+	void *table;
 
 	if (!pid) /* the idle task (one per CPU, all pid 0) never waits */
 		return;
@@ -173,14 +190,20 @@ static __always_inline void run(__u32 pid, __u64 now)
 	start->ts = 0;
 	if ((__s64)ns < 0) /* a stamp from another CPU's clock that runs ahead: not a wait */
 		return;
-	slot = (RUNQUEUE_SLOT_BUCKET0 + bpfex_bucket_index(ns, min_shift, nbuckets)) & (RUNQUEUE_ROW_SLOTS - 1);
+	table = bpf_map_lookup_elem(&runqueue_hist_table, &zero);
+	if (!table)
+		return;
+	slot = bpfex_hist_slot(&runqueue_hist, table, ns);
+	if (slot > runqueue_hist.nbuckets + 1) /* never; bounds the row offset for the verifier */
+		return;
+	slot += RUNQUEUE_SLOT_BUCKET0;
 	if (by_workload) {
 		__u64 key = start->cgroup_id;
 
-		row = bpfex_lookup_or_init(&runqueue_workload_rows, &key, &zero_row);
+		row = bpfex_lookup_or_init_zeroed(&runqueue_workload_rows, &key, &runqueue_zero_row);
 		if (row) {
-			__sync_fetch_and_add(&row->slot[RUNQUEUE_SLOT_SUM], ns);
-			__sync_fetch_and_add(&row->slot[slot], 1);
+			__sync_fetch_and_add(&row[RUNQUEUE_SLOT_SUM], ns);
+			__sync_fetch_and_add(&row[slot], 1);
 			return;
 		}
 		/* full: the node row below, cgroup="other" */
@@ -188,8 +211,8 @@ static __always_inline void run(__u32 pid, __u64 now)
 	row = bpf_map_lookup_elem(&runqueue_rows, &zero);
 	if (!row)
 		return;
-	row->slot[RUNQUEUE_SLOT_SUM] += ns;
-	row->slot[slot] += 1;
+	row[RUNQUEUE_SLOT_SUM] += ns;
+	row[slot] += 1;
 }
 
 /* ---- tp_btf and raw_tp: the task is at hand. direct: tp_btf's trusted BTF pointers are read with

@@ -6,20 +6,14 @@
 #include <linux/types.h>
 #endif
 
-/* One histogram row, a struct of u64 like every value bpfex reads:
+/* One histogram row, u64 slots like every value bpfex reads:
  *   slot[RUNQUEUE_SLOT_SUM]          waits summed in ns
- *   slot[RUNQUEUE_SLOT_BUCKET0 + i]  waits in bucket i, i in [0, nbuckets]; i == nbuckets is +Inf */
-#define RUNQUEUE_ROW_SLOTS 32
+ *   slot[RUNQUEUE_SLOT_BUCKET0 + i]  waits in bucket slot i of the histogram layout (native_histogram.h)
+ * Rows are RUNQUEUE_SLOT_BUCKET0 + nbuckets + 2 slots long, a size user space sets before load. */
 #define RUNQUEUE_SLOT_SUM 0
 #define RUNQUEUE_SLOT_BUCKET0 1
-/* Finite buckets a row can hold (one slot is left for +Inf). */
-#define RUNQUEUE_MAX_BUCKETS (RUNQUEUE_ROW_SLOTS - RUNQUEUE_SLOT_BUCKET0 - 1)
 
 #define RUNQUEUE_COMM_LEN 16
-
-struct runqueue_row {
-	__u64 slot[RUNQUEUE_ROW_SLOTS];
-};
 
 /* A task's wait, keyed by thread id (BPF side only). */
 struct runqueue_start {

@@ -17,14 +17,13 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpfex.bpf.h"
-#include "log2_histogram.h"
+#include "native_histogram.h"
 #include "syscall.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 /* Set by user space before load; the verifier prunes the filters that are off. */
-const volatile __u32 min_shift = 10;	   /* first bucket: le 2^min_shift ns */
-const volatile __u32 nbuckets = 25;	   /* finite buckets; bucket nbuckets is +Inf */
+const volatile struct bpfex_hist_layout syscall_hist = {}; /* the latency buckets (native_histogram.h) */
 const volatile bool filter_comm = false;   /* only tasks whose comm is in allowed_comms */
 const volatile bool filter_cgroup = false; /* only tasks in (or below) allowed_cgroup[0] */
 const volatile __u32 rt_sigreturn_nr = 15; /* exits with the syscall number reset to -1 */
@@ -32,27 +31,44 @@ const volatile __u32 rt_sigreturn_nr = 15; /* exits with the syscall number rese
 const volatile __u64 skipped[SYSCALL_NR_MAX / 64] = {};
 const volatile bool by_workload = false; /* rows per {cgroup, syscall} in syscall_workload_rows */
 
-/* The value new rows start from: a map value (.rodata), as bpf_map_update_elem wants, not 256 bytes
- * of stack. */
-static const struct syscall_row zero_row = {};
+/* Row and table sizes depend on the bucket layout: user space sets value_size before load (so no
+ * BTF value type, which would have to match). */
+#define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
+
+/* The bucket lookup table of syscall_hist (native_histogram.h), filled by user space after load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 8);
+} syscall_hist_table SEC(".maps");
+
+/* A row of zeros, the value new syscall_workload_rows entries start from: bpf_map_update_elem wants
+ * a row's worth of memory, more than the stack has. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
+} syscall_zero_row SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SYSCALL_NR_MAX);
-	__type(key, __u32);
-	__type(value, struct syscall_row);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
 } syscall_rows SEC(".maps");
 
 /* by_workload only (its size is set to 1 otherwise), sized from max_workload_rows. A row per
  * {cgroup, syscall} that ran: shared, with atomic adds, because per-CPU rows would cost every possible
- * CPU 256 bytes per pair; preallocated, because tracing programs may use only preallocated hash
+ * CPU a row (a few hundred bytes) per pair; preallocated, because tracing programs may use only preallocated hash
  * maps before Linux 6.1. When it is full, calls count in syscall_rows, user space's cgroup="other".
  * Not LRU: user space deletes the rows of cgroups that are gone, after folding them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
-	__type(key, struct syscall_workload_key);
-	__type(value, struct syscall_row);
+	__uint(key_size, sizeof(struct syscall_workload_key));
+	__uint(value_size, ROW_BYTES);
 } syscall_workload_rows SEC(".maps");
 
 /* Sized from max_error_series before load. Not LRU: a series keeps its slot and its count. */
@@ -126,8 +142,7 @@ static __always_inline bool traced(long id, __u32 thread_status)
 
 /* A failed call by {cgroup, syscall, errno}; when the map is full, in the row's overflow slot. shared:
  * the row is a syscall_workload_rows one, which other CPUs update too. */
-static __always_inline void count_error(__u64 cgroup_id, __u32 nr, __u32 err, struct syscall_row *row,
-					bool shared)
+static __always_inline void count_error(__u64 cgroup_id, __u32 nr, __u32 err, __u64 *row, bool shared)
 {
 	struct syscall_error_key key = {.cgroup_id = cgroup_id, .nr = nr, .err = err};
 	__u64 zero = 0, *count;
@@ -136,9 +151,9 @@ static __always_inline void count_error(__u64 cgroup_id, __u32 nr, __u32 err, st
 	if (count)
 		*count += 1;
 	else if (shared)
-		__sync_fetch_and_add(&row->slot[SYSCALL_SLOT_ERR_OVERFLOW], 1);
+		__sync_fetch_and_add(&row[SYSCALL_SLOT_ERR_OVERFLOW], 1);
 	else
-		row->slot[SYSCALL_SLOT_ERR_OVERFLOW] += 1;
+		row[SYSCALL_SLOT_ERR_OVERFLOW] += 1;
 }
 
 /*
@@ -147,9 +162,9 @@ static __always_inline void count_error(__u64 cgroup_id, __u32 nr, __u32 err, st
  */
 static __always_inline void observe(struct syscall_start *start, long exit_nr, long ret)
 {
-	struct syscall_row *row;
-	__u64 ns, cgroup_id = 0;
-	__u32 nr, slot;
+	__u64 ns, cgroup_id = 0, *row;
+	__u32 nr, slot, zero = 0;
+	void *table;
 
 	ns = bpf_ktime_get_ns() - start->ts;
 	nr = start->nr;
@@ -157,14 +172,20 @@ static __always_inline void observe(struct syscall_start *start, long exit_nr, l
 	if (exit_nr != nr && !(exit_nr == -1 && nr == rt_sigreturn_nr))
 		return;
 	nr &= SYSCALL_NR_MAX - 1;
-	slot = (SYSCALL_SLOT_BUCKET0 + bpfex_bucket_index(ns, min_shift, nbuckets)) & (SYSCALL_ROW_SLOTS - 1);
+	table = bpf_map_lookup_elem(&syscall_hist_table, &zero);
+	if (!table)
+		return;
+	slot = bpfex_hist_slot(&syscall_hist, table, ns);
+	if (slot > syscall_hist.nbuckets + 1) /* never; bounds the row offset for the verifier */
+		return;
+	slot += SYSCALL_SLOT_BUCKET0;
 	if (by_workload) {
 		struct syscall_workload_key key = {.cgroup_id = bpf_get_current_cgroup_id(), .nr = nr};
 
-		row = bpfex_lookup_or_init(&syscall_workload_rows, &key, &zero_row);
+		row = bpfex_lookup_or_init_zeroed(&syscall_workload_rows, &key, &syscall_zero_row);
 		if (row) {
-			__sync_fetch_and_add(&row->slot[SYSCALL_SLOT_SUM], ns);
-			__sync_fetch_and_add(&row->slot[slot], 1);
+			__sync_fetch_and_add(&row[SYSCALL_SLOT_SUM], ns);
+			__sync_fetch_and_add(&row[slot], 1);
 			if (ret < 0 && ret >= -4095)
 				count_error(key.cgroup_id, nr, (__u32)-ret, row, true);
 			return;
@@ -174,8 +195,8 @@ static __always_inline void observe(struct syscall_start *start, long exit_nr, l
 	row = bpf_map_lookup_elem(&syscall_rows, &nr);
 	if (!row)
 		return;
-	row->slot[SYSCALL_SLOT_SUM] += ns;
-	row->slot[slot] += 1;
+	row[SYSCALL_SLOT_SUM] += ns;
+	row[slot] += 1;
 	if (ret < 0 && ret >= -4095)
 		count_error(cgroup_id, nr, (__u32)-ret, row, false);
 }

@@ -10,22 +10,17 @@
  * numbers carry bit 30 and are skipped). A power of two so that masking keeps the verifier happy. */
 #define SYSCALL_NR_MAX 512
 
-/* One histogram row per syscall, a struct of u64 like every per-CPU value bpfex reads:
+/* One histogram row per syscall, u64 slots like every per-CPU value bpfex reads:
  *   slot[SYSCALL_SLOT_SUM]            latency summed in ns
  *   slot[SYSCALL_SLOT_ERR_OVERFLOW]   failed calls not counted by errno because the errno map was full
- *   slot[SYSCALL_SLOT_BUCKET0 + i]    calls in bucket i, i in [0, nbuckets]; i == nbuckets is +Inf */
-#define SYSCALL_ROW_SLOTS 32
+ *   slot[SYSCALL_SLOT_BUCKET0 + i]    calls in bucket slot i of the histogram layout (native_histogram.h:
+ *                                     0 the zero bucket, 1..nbuckets, nbuckets + 1 above the range)
+ * Rows are SYSCALL_SLOT_BUCKET0 + nbuckets + 2 slots long, a size user space sets before load. */
 #define SYSCALL_SLOT_SUM 0
 #define SYSCALL_SLOT_ERR_OVERFLOW 1
 #define SYSCALL_SLOT_BUCKET0 2
-/* Finite buckets a row can hold (one slot is left for +Inf). */
-#define SYSCALL_MAX_BUCKETS (SYSCALL_ROW_SLOTS - SYSCALL_SLOT_BUCKET0 - 1)
 
 #define SYSCALL_COMM_LEN 16
-
-struct syscall_row {
-	__u64 slot[SYSCALL_ROW_SLOTS];
-};
 
 /* A call in flight, per task (BPF side only; bench/syscall/minimal.bpf.c uses it too). */
 struct syscall_start {

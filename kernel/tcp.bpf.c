@@ -22,7 +22,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "bpfex.bpf.h"
-#include "log2_histogram.h"
+#include "native_histogram.h"
 #include "tcp.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -44,7 +44,27 @@ const volatile __u64 ports[TCP_PORT_WORDS] = {}; /* bit p: local port p is label
  * attempts too; Linux 6.18 has it, 6.12 does not): from the kernel's BTF, by user space. */
 const volatile bool retransmit_err_arg = false;
 
-static const struct tcp_row zero_row = {};
+const volatile struct bpfex_hist_layout tcp_hist = {}; /* connect latency buckets (native_histogram.h) */
+
+/* Row and table sizes depend on the bucket layout: user space sets value_size before load (so no
+ * BTF value type, which would have to match). */
+#define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
+
+/* The bucket lookup table of tcp_hist (native_histogram.h), filled by user space after load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, 8);
+} tcp_hist_table SEC(".maps");
+
+/* A row of zeros, the value new rows start from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, ROW_BYTES);
+} tcp_zero_row SEC(".maps");
 
 /* Without by_workload every row; with it, the rows of events without a socket cgroup and of
  * events that found tcp_workload_rows full. Sized by user space: 2 families x (labelled ports + 1)
@@ -52,20 +72,20 @@ static const struct tcp_row zero_row = {};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 8);
-	__type(key, struct tcp_row_key);
-	__type(value, struct tcp_row);
+	__uint(key_size, sizeof(struct tcp_row_key));
+	__uint(value_size, ROW_BYTES);
 } tcp_rows SEC(".maps");
 
 /* by_workload only (its size is set to 1 otherwise), sized from max_workload_rows. Shared with
- * atomic adds, because a per-CPU row would cost every possible CPU its 280 bytes per key; TCP events
+ * atomic adds, because a per-CPU row would cost every possible CPU its row (480 bytes at schema 1) per key; TCP events
  * are rare next to syscalls. Preallocated: tracing programs may use only preallocated hash maps
  * before Linux 6.1. Not LRU: user space deletes the rows of cgroups that are gone, after folding
  * them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 2048);
-	__type(key, struct tcp_row_key);
-	__type(value, struct tcp_row);
+	__uint(key_size, sizeof(struct tcp_row_key));
+	__uint(value_size, ROW_BYTES);
 } tcp_workload_rows SEC(".maps");
 
 /* When each socket in SYN_SENT sent its SYN (bpf_ktime_get_ns), keyed by the socket's address: room
@@ -158,40 +178,40 @@ static __always_inline void where_of_segment(const struct sk_buff *skb, struct t
 
 /* The row for key, and whether other CPUs update it too (then adds must be atomic). NULL only when
  * even the per-CPU rows are full, which their sizing rules out. */
-static __always_inline struct tcp_row *row_of(struct tcp_row_key *key, bool *shared)
+static __always_inline __u64 *row_of(struct tcp_row_key *key, bool *shared)
 {
-	struct tcp_row *row;
+	__u64 *row;
 
 	*shared = false;
 	if (key->cgroup_id != TCP_CGROUP_NONE) {
-		row = bpfex_lookup_or_init(&tcp_workload_rows, key, &zero_row);
+		row = bpfex_lookup_or_init_zeroed(&tcp_workload_rows, key, &tcp_zero_row);
 		if (row) {
 			*shared = true;
 			return row;
 		}
 		key->cgroup_id = TCP_CGROUP_OVERFLOW;
 	}
-	return bpfex_lookup_or_init(&tcp_rows, key, &zero_row);
+	return bpfex_lookup_or_init_zeroed(&tcp_rows, key, &tcp_zero_row);
 }
 
-static __always_inline void add(struct tcp_row *row, bool shared, __u64 slot, __u64 n)
+static __always_inline void add(__u64 *row, bool shared, __u64 slot, __u64 n)
 {
 	/* The compiler knows a bucket's slot is in range and would drop this check, which verifiers
 	 * before Linux 6.x's better range tracking (6.1) need to see; a 64-bit slot keeps the checked
 	 * and the indexing register the same (a 32-bit one is zero-extended into a copy). */
 	barrier_var(slot);
-	if (slot >= TCP_ROW_SLOTS)
+	if (slot >= TCP_SLOT_BUCKET0 + tcp_hist.nbuckets + 2) /* the row's length */
 		return;
 	if (shared)
-		__sync_fetch_and_add(&row->slot[slot], n);
+		__sync_fetch_and_add(&row[slot], n);
 	else
-		row->slot[slot] += n;
+		row[slot] += n;
 }
 
 static __always_inline void count(struct tcp_row_key *key, __u32 slot, __u64 n)
 {
 	bool shared;
-	struct tcp_row *row = row_of(key, &shared);
+	__u64 *row = row_of(key, &shared);
 
 	if (row)
 		add(row, shared, slot, n);
@@ -386,9 +406,10 @@ static __always_inline void count_opened(const struct sock *sk, bool active, boo
 					 bool direct)
 {
 	struct tcp_row_key key = {};
-	struct tcp_row *row;
+	__u32 zero = 0;
+	__u64 ns, *row;
 	bool shared;
-	__u64 ns;
+	void *table;
 
 	where_of_socket(sk, &key, direct);
 	row = row_of(&key, &shared);
@@ -407,8 +428,9 @@ static __always_inline void count_opened(const struct sock *sk, bool active, boo
 		return; /* connecting before we attached, or its stamp evicted: no latency to observe */
 	ns = bpf_ktime_get_ns() - start;
 	add(row, shared, TCP_SLOT_CONNECT_SUM, ns);
-	add(row, shared,
-	    TCP_SLOT_BUCKET0 + bpfex_bucket_index(ns, TCP_CONNECT_MIN_SHIFT, TCP_CONNECT_BUCKETS), 1);
+	table = bpf_map_lookup_elem(&tcp_hist_table, &zero);
+	if (table)
+		add(row, shared, TCP_SLOT_BUCKET0 + bpfex_hist_slot(&tcp_hist, table, ns), 1);
 }
 
 /* The stamp of a socket that leaves SYN_SENT (or SYN_RECV after a simultaneous open), removed; 0

@@ -32,24 +32,16 @@ enum tcp_family {
 	X(TCP_SLOT_PASSIVE_FAILED, "connections", "passive", "failed")                \
 	X(TCP_SLOT_LISTEN_OVERFLOWS, "listen_overflows", "", "")
 
-/* Connect latency (SYN sent to ESTABLISHED) histogram: buckets le=2^TCP_CONNECT_MIN_SHIFT ns
- * (8.2 us) .. le=2^(TCP_CONNECT_MIN_SHIFT + TCP_CONNECT_BUCKETS - 1) ns (137 s, beyond Linux's
- * default SYN retries), then +Inf; the rule is kernel/log2_histogram.h's. */
-#define TCP_CONNECT_MIN_SHIFT 13
-#define TCP_CONNECT_BUCKETS 25
-
-/* One row of counters per {cgroup, local port, family}: slot[i] as enum tcp_slot says. */
+/* One row of u64 slots per {cgroup, local port, family}: the counters as enum tcp_slot says, the
+ * connect latency (SYN sent to ESTABLISHED) summed in ns, then the latency histogram's bucket slots
+ * (kernel/native_histogram.h: zero bucket, native buckets, overflow). Rows are
+ * TCP_SLOT_BUCKET0 + nbuckets + 2 slots long, a size user space sets before load. */
 enum tcp_slot {
 #define TCP_SLOT_ENUM(slot, metric, direction, result) slot,
 	TCP_COUNTER_TABLE(TCP_SLOT_ENUM)
 #undef TCP_SLOT_ENUM
 	TCP_SLOT_CONNECT_SUM, /* connect latency summed, ns */
-	TCP_SLOT_BUCKET0,     /* then TCP_CONNECT_BUCKETS finite buckets and +Inf */
-	TCP_ROW_SLOTS = TCP_SLOT_BUCKET0 + TCP_CONNECT_BUCKETS + 1,
-};
-
-struct tcp_row {
-	__u64 slot[TCP_ROW_SLOTS];
+	TCP_SLOT_BUCKET0,     /* then the histogram's bucket slots */
 };
 
 /* The owner of a row. cgroup_id: with by_workload, the cgroup v2 ID of the socket (the cgroup of

@@ -6,12 +6,14 @@
 #   bench/syscall/run.sh [ROUNDS=9] [CALLS=5000000]
 #   TRACERS="base floor clocks bookkeeping minimal module bpfex" bench/syscall/run.sh 9 2000000
 #   TRACERS="base floor bpfex bpfex_workload" bench/syscall/run.sh 9 2000000
+#   TRACERS="base minimal minimal_native" bench/syscall/run.sh 9 2000000   (native buckets vs log2)
 #
 # TRACERS picks the tracers (default: base floor clocks bpfex bpfex_workload syscount bpftrace).
 # bpfex_workload is bpfex with the syscall module's by_workload on (rows per {cgroup, syscall}: the
 # loop's cgroup has its own, which only the loop's thread updates). The breakdown ones
 # load objects with the same small loader as the floor: bookkeeping and minimal (minimal.bpf.c, the
-# least a correct histogram needs, without and with its clock reads), module (the syscall module's
+# least a correct histogram needs, without and with its clock reads; minimal_native: the same with
+# bpfex's native-histogram bucket rule instead of log2 buckets), module (the syscall module's
 # own tp_btf programs from build/skel/syscall.bpf.o, without the bpfex process around them).
 #
 # A getppid loop pinned to CPU 1 measures ns per call (median over 10 chunks, in thread CPU time) while one tracer at a
@@ -43,11 +45,13 @@ clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/inclu
   -c "$here/floor.bpf.c" -o "$work/floor.bpf.o"
 clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/include/x86" \
   -c "$here/clocks.bpf.c" -o "$work/clocks.bpf.o"
-for variant in minimal bookkeeping; do
+"$root/build/bench_native_table" >"$work/native_table.h"
+for variant in minimal bookkeeping minimal_native; do
   defines=()
   [[ $variant == bookkeeping ]] && defines=(-DBENCH_NO_CLOCK)
+  [[ $variant == minimal_native ]] && defines=(-DBENCH_NATIVE)
   clang -target bpf -D__TARGET_ARCH_x86 -g -O2 -Wall -Werror -I"$root/kernel/include/x86" -I"$root/kernel" \
-    "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
+    -I"$work" "${defines[@]}" -c "$here/minimal.bpf.c" -o "$work/$variant.bpf.o"
 done
 port=$((20000 + RANDOM % 20000))
 # bpfex_workload: the same but by_workload (and a workload exported at once, to read what it costs).
@@ -78,7 +82,7 @@ start_tool() {
   case $name in
     base) tool_pid=""; return ;;
     floor) taskset -c 0 "$work/floor" "$work/floor.bpf.o" >"$work/tool.out" 2>&1 & ;;
-    clocks | minimal | bookkeeping) taskset -c 0 "$work/floor" "$work/$name.bpf.o" >"$work/tool.out" 2>&1 & ;;
+    clocks | minimal | minimal_native | bookkeeping) taskset -c 0 "$work/floor" "$work/$name.bpf.o" >"$work/tool.out" 2>&1 & ;;
     module)
       taskset -c 0 "$work/floor" "$root/build/skel/syscall.bpf.o" sys_enter_tp_btf sys_exit_tp_btf \
         >"$work/tool.out" 2>&1 &
@@ -92,7 +96,7 @@ start_tool() {
   tool_pid=$!
   for ((i = 0; i < 300; i++)); do
     case $name in
-      floor | clocks | minimal | bookkeeping | module) grep -q ready "$work/tool.out" && break ;;
+      floor | clocks | minimal | minimal_native | bookkeeping | module) grep -q ready "$work/tool.out" && break ;;
       bpfex | bpfex_workload)
         curl -fs "127.0.0.1:$port/metrics" 2>/dev/null | grep -q '^bpfex_module_up{module="syscall"} 1' && break
         ;;
@@ -130,7 +134,7 @@ read -r -a tools <<<"${TRACERS:-base floor clocks bpfex bpfex_workload syscount 
 [[ " ${tools[*]} " == *" base "* ]] || { echo "run.sh: TRACERS must include base" >&2; exit 2; }
 for t in "${tools[@]}"; do
   case $t in
-    base | floor | clocks | minimal | bookkeeping | module | bpfex | bpfex_workload | syscount | bpftrace) ;;
+    base | floor | clocks | minimal | minimal_native | bookkeeping | module | bpfex | bpfex_workload | syscount | bpftrace) ;;
     *) echo "run.sh: unknown tracer $t in TRACERS" >&2; exit 2 ;; # start_tool knows exactly these
   esac
 done

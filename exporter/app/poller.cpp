@@ -1,9 +1,9 @@
-// The poll loop: read every module, guard its counters, serialize once, publish; ticks skipped, never bunched.
+// The poll loop: read every module, guard its counters, serialize once per format, publish; ticks skipped, never
+// bunched.
 #include "app/poller.h"
 
 #include "app/self_metrics.h"
 #include "base/log.h"
-#include "exposition/text_format.h"
 #include "workload/attribution.h"
 
 namespace bpfex {
@@ -52,10 +52,16 @@ void Poller::poll_once() {
   }
   self_guard_.apply(self, /*retire_vanished=*/true);
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
-  auto snap = std::make_shared<Snapshot>();
-  snap->text = serialize_text(all);
+  std::vector<std::pair<std::string, std::string>> problems;
   for (const RunningModule& m : modules_)
-    if (!m.problem.empty()) snap->problems.emplace_back(m.status.name, m.problem);
+    if (!m.problem.empty()) problems.emplace_back(m.status.name, m.problem);
+  auto snap = std::make_shared<const Snapshot>(std::move(all), std::move(problems));
+  // Serialize here, once per poll, the bodies scrapers asked for lately (any other is built by the
+  // first scrape that asks, once): scrapes then only send bytes.
+  for (int i = 0; i < kBodyKinds; ++i) {
+    const BodyKind kind{static_cast<BodyKind::Serialization>(i / 2), i % 2 ? Encoding::gzip : Encoding::identity};
+    if (store_.wanted_lately(kind)) snap->body(kind);
+  }
   store_.publish(std::move(snap));
 }
 

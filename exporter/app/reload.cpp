@@ -40,6 +40,10 @@ std::vector<std::string> changed_fixed_settings(const Config& running, const Con
   if (running.telemetry_path != next.telemetry_path) changed.emplace_back("web.telemetry_path");
   if (running.max_requests != next.max_requests) changed.emplace_back("web.max_requests");
   if (running.bpf_stats != next.bpf_stats) changed.emplace_back("bpf_stats");
+  // Every latency histogram's buckets: a new schema cannot continue the old native series (the
+  // counter guard carries counts across a new bucket range, not across a new bucket width), and the
+  // modules that keep running were built for the old one.
+  if (running.native_histogram_schema != next.native_histogram_schema) changed.emplace_back("native_histogram_schema");
   if (emitted(running.attribution) != emitted(next.attribution)) changed.emplace_back("attribution");
   return changed;
 }

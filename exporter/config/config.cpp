@@ -115,6 +115,7 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
   top.field("poll_interval", config.poll_interval,
             duration_between(std::chrono::milliseconds(10), std::chrono::hours(1)));
   top.field("bpf_stats", config.bpf_stats);
+  top.field("native_histogram_schema", config.native_histogram_schema, native_buckets::check_schema);
   top.group("attribution", config.attribution);
   if (auto modules = top.section("modules")) {
     for (const auto& [key, value] : modules->entries()) {
@@ -141,6 +142,25 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
     modules->finish();
   }
   top.finish();
+  // Every latency histogram's range at the schema must fit a kernel row (the modules' own checks
+  // saw their range, not the schema). Errors point at the module's max_bucket where the file sets
+  // it, else at the schema.
+  if (diag.errors().empty()) {
+    const YAML::Node& file = root;  // const: looking a key up must not add it
+    for (const auto& m : config.modules) {
+      const auto range = m.options->latency_range();
+      if (!m.enabled || !range) continue;
+      if (auto problem = native_buckets::check_layout(config.native_histogram_schema, range->first, range->second)) {
+        YAML::Node at = file["native_histogram_schema"];
+        std::string key = "native_histogram_schema";
+        if (file["modules"] && file["modules"][m.name] && file["modules"][m.name]["max_bucket"]) {
+          at = file["modules"][m.name]["max_bucket"];
+          key = "modules." + m.name + ".max_bucket";
+        }
+        diag.add(at ? at.Mark() : YAML::Mark::null_mark(), key, *problem);
+      }
+    }
+  }
   if (!diag.errors().empty()) return diag.errors();
   return config;
 }
@@ -180,6 +200,7 @@ std::string dump_config(const Config& config) {
   out << YAML::EndMap;
   out << YAML::Key << "poll_interval" << YAML::Value << format_duration(config.poll_interval);
   out << YAML::Key << "bpf_stats" << YAML::Value << config.bpf_stats;
+  out << YAML::Key << "native_histogram_schema" << YAML::Value << config.native_histogram_schema;
   YamlEmitVisitor emit(out);
   emit.group("attribution", const_cast<workload::AttributionOptions&>(config.attribution));
   out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/options.h"
+#include "metrics/native_buckets.h"
 #include "workload/attribution_options.h"
 
 namespace bpfex {
@@ -34,6 +35,8 @@ struct Config {
   uint32_t max_requests = 40;  // requests handled at once (node_exporter's --web.max-requests)
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(1);
   bool bpf_stats = false;
+  // 2^schema buckets per doubling in every latency histogram (metrics/native_buckets.h).
+  uint32_t native_histogram_schema = native_buckets::kDefaultSchema;
   workload::AttributionOptions attribution;
   std::vector<ModuleConfig> modules;  // one per registered module, in registry order
 

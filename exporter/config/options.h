@@ -20,6 +20,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace bpfex {
@@ -127,6 +128,9 @@ class ModuleOptions {
   virtual void parse(YamlMapReader& reader) = 0;
   virtual void emit(YAML::Emitter& out) const = 0;
   virtual std::unique_ptr<ModuleOptions> clone() const = 0;
+  // A module with a latency histogram (options min_bucket and max_bucket): its range, for the check
+  // against the global native_histogram_schema (metrics/native_buckets.h).
+  virtual std::optional<std::pair<std::string, std::string>> latency_range() const { return std::nullopt; }
 };
 
 template <class T>
@@ -139,6 +143,11 @@ class TypedModuleOptions final : public ModuleOptions {
     const_cast<T&>(value).visit(v);  // visit() only reads through YamlEmitVisitor
   }
   std::unique_ptr<ModuleOptions> clone() const override { return std::make_unique<TypedModuleOptions<T>>(*this); }
+  std::optional<std::pair<std::string, std::string>> latency_range() const override {
+    if constexpr (requires { value.min_bucket + value.max_bucket; })
+      return std::pair<std::string, std::string>{value.min_bucket, value.max_bucket};
+    return std::nullopt;
+  }
 };
 
 template <class T>

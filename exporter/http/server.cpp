@@ -18,7 +18,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "exposition/text_format.h"
+#include "exposition/negotiation.h"
 #include "gen/version.h"
 #include "http/listen_address.h"
 
@@ -125,8 +125,20 @@ Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
 // Queues a response with the web configuration's headers; HEAD gets the head only (libmicrohttpd
 // leaves the body out).
 MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r, const WebConfig& web) {
-  MHD_Response* response =
-      MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
+  const std::string_view payload = r.payload();
+  MHD_Response* response = nullptr;
+  if (r.shared_body) {
+    // A snapshot's body: sent from where it is (a 9 MB body is not copied per scrape), the snapshot
+    // kept alive by a reference that libmicrohttpd drops when the response is done.
+    using Keep = std::shared_ptr<const std::string>;
+    auto keep = std::make_unique<Keep>(r.shared_body);
+    response = MHD_create_response_from_buffer_with_free_callback_cls(
+        payload.size(), const_cast<char*>(payload.data()), [](void* p) { delete static_cast<Keep*>(p); }, keep.get());
+    if (response) (void)keep.release();  // libmicrohttpd owns it now
+  } else {
+    response =
+        MHD_create_response_from_buffer(payload.size(), const_cast<char*>(payload.data()), MHD_RESPMEM_MUST_COPY);
+  }
   if (!response) return MHD_NO;
   MHD_add_response_header(response, "Content-Type", r.content_type.c_str());
   MHD_add_response_header(response, "Cache-Control", "no-store");
@@ -383,7 +395,11 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
     in_flight_.fetch_sub(1);
     return lifecycle_reload(connection, method ? method : "", *web);
   }
-  const MHD_Result ok = send(connection, route(method ? method : "", path), *web);
+  const char* accept = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept");
+  const char* accept_encoding = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Accept-Encoding");
+  const MHD_Result ok =
+      send(connection, route(method ? method : "", path, accept ? accept : "", accept_encoding ? accept_encoding : ""),
+           *web);
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;
 }
@@ -512,7 +528,8 @@ bool HttpServer::credentials_ok(const WebConfig& web, const std::string& user, c
   return ok;
 }
 
-HttpServer::Response HttpServer::route(const std::string& method, const std::string& path) const {
+HttpServer::Response HttpServer::route(const std::string& method, const std::string& path, std::string_view accept,
+                                       std::string_view accept_encoding) const {
   const bool known = path == "/" || path == "/healthz" || path == telemetry_path_;
   if (!known) return plain(404, "404 page not found\n");
   if (method != "GET" && method != "HEAD") {
@@ -520,9 +537,26 @@ HttpServer::Response HttpServer::route(const std::string& method, const std::str
     r.headers.push_back({"Allow", "GET, HEAD"});
     return r;
   }
-  if (path == telemetry_path_) return {200, std::string(kTextContentType), snapshots_.latest()->text, {}};
+  if (path == telemetry_path_) return metrics(accept, accept_encoding);
   if (path == "/healthz") return healthz();
   return {200, "text/html; charset=utf-8", landing_page(), {}};
+}
+
+// The latest snapshot's body in the negotiated format and encoding, serialized at most once per
+// poll whoever asks, and never copied: the response shares it (and keeps the snapshot alive) until
+// libmicrohttpd has sent it, gzipped or not, GET or HEAD.
+HttpServer::Response HttpServer::metrics(std::string_view accept, std::string_view accept_encoding) const {
+  const Format format = negotiate_format(accept);
+  const Encoding encoding = negotiate_encoding(accept_encoding);
+  const BodyKind kind = BodyKind::of(format, encoding);
+  snapshots_.wanted(kind);
+  const auto snapshot = snapshots_.latest();
+  Response r{200, std::string(content_type(format)), {}, {}, {}};
+  // Accept too: a cache must not hand a protobuf body to a text scraper.
+  r.headers.push_back({"Vary", "Accept, Accept-Encoding"});
+  if (encoding == Encoding::gzip) r.headers.push_back({"Content-Encoding", "gzip"});
+  r.shared_body = std::shared_ptr<const std::string>(snapshot, &snapshot->body(kind));
+  return r;
 }
 
 HttpServer::Response HttpServer::healthz() const {

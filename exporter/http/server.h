@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "app/module_status.h"
@@ -87,8 +88,14 @@ class HttpServer {
     std::string content_type;
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
+    // /metrics: the snapshot's prebuilt body (kept alive with its snapshot) instead of body.
+    std::shared_ptr<const std::string> shared_body;
+    std::string_view payload() const { return shared_body ? std::string_view(*shared_body) : std::string_view(body); }
   };
-  Response route(const std::string& method, const std::string& path) const;
+  // accept, accept_encoding: the request's headers, which choose the format and encoding of
+  // /metrics (exposition/negotiation.h).
+  Response route(const std::string& method, const std::string& path, std::string_view accept = {},
+                 std::string_view accept_encoding = {}) const;
   // libmicrohttpd's access handler (called on its threads): checks, then route(); false closes the
   // connection.
   bool answer(MHD_Connection* connection, const char* url, const char* method, size_t* upload_data_size, void** state);
@@ -100,6 +107,7 @@ class HttpServer {
  private:
   std::string landing_page() const;
   Response healthz() const;
+  Response metrics(std::string_view accept, std::string_view accept_encoding) const;
   Status start_daemon();
   void stop_daemon();
   // Whether a request may go on: its TLS session meets the web configuration, the rate limit has a

@@ -1,10 +1,12 @@
 // Offsets per series that keep counters monotonic, and retiring the series of vanished subjects.
 #include "metrics/counter_guard.h"
 
+#include <algorithm>
+
 namespace bpfex {
 namespace {
 
-std::string series_key(const prometheus::ClientMetric& m) {
+std::string series_key(const Metric& m) {
   std::string key;
   for (const auto& l : m.label) {
     key += l.name;
@@ -15,74 +17,133 @@ std::string series_key(const prometheus::ClientMetric& m) {
   return key;
 }
 
+// The raw values of a series: a counter's value, or a histogram's counts and then its sum.
+void raw_values(const MetricFamily& f, const Metric& m, std::vector<double>& out) {
+  out.clear();
+  if (f.type == MetricType::Counter) {
+    out.push_back(m.value);
+    return;
+  }
+  for (uint64_t c : m.histogram.counts) out.push_back(static_cast<double>(c));
+  out.push_back(m.histogram.sample_sum);
+}
+
+void set_values(const MetricFamily& f, Metric& m, const std::vector<double>& v) {
+  if (f.type == MetricType::Counter) {
+    m.value = v[0];
+    return;
+  }
+  Histogram& h = m.histogram;
+  h.sample_count = 0;
+  for (size_t i = 0; i < h.counts.size(); ++i) {
+    h.counts[i] = static_cast<uint64_t>(v[i]);
+    h.sample_count += h.counts[i];
+  }
+  h.sample_sum = v.back();
+}
+
+// A histogram's raw values (counts per slot of from, then the sum) in layout to, of the same
+// schema: native buckets keep their index, so a bucket maps onto itself; those now below the range
+// go to the zero bucket and those above to the overflow, exactly. An old zero bucket (or overflow)
+// that the new range splits goes to the new bucket at its old bound, the nearest one that holds
+// such values: no count is lost and every classic bucket that existed before stays exact. (A
+// narrower zero bucket is still a counter reset to Prometheus' native histograms.)
+std::vector<double> remap(const std::vector<double>& values, const native_buckets::Layout& from,
+                          const native_buckets::Layout& to) {
+  std::vector<double> out(to.slots() + 1, 0.0);
+  out.back() = values.back();
+  const int32_t overflow = static_cast<int32_t>(to.nbuckets()) + 1;
+  for (uint32_t slot = 0; slot + 1 < values.size() && slot < from.slots(); ++slot) {
+    // to.native_index(j) == from.native_index(slot): the slot of the same bucket in to.
+    const int32_t j = from.native_index(slot) - to.native_index(0);
+    out[static_cast<size_t>(std::clamp(j, 0, overflow))] += values[slot];
+  }
+  return out;
+}
+
 }  // namespace
 
-void CounterGuard::restart(const Families& baseline) {
-  for (auto& [key, s] : series_) {
-    s.offset += s.last_raw;  // what was last reported
-    s.last_raw = 0;
+size_t CounterGuard::tracked_series() const {
+  size_t n = 0;
+  for (const auto& [_, series] : families_) n += series.size();
+  return n;
+}
+
+void CounterGuard::fit(Series& s, const MetricFamily& f, const Metric& m, size_t n) {
+  const native_buckets::Layout& to = m.histogram.layout;
+  const native_buckets::Layout& from = s.last.histogram.layout;
+  if (f.type == MetricType::Histogram && !s.last_raw.empty() && from != to && from.schema == to.schema) {
+    // Same schema, other range: what was reported goes on in the new layout, none of it lost (a
+    // new schema is a restart of bpfex, Reloader's fixed settings).
+    s.offset = remap(s.offset, from, to);
+    s.last_raw = remap(s.last_raw, from, to);
+    std::vector<double> reported(s.offset.size());
+    for (size_t i = 0; i < reported.size(); ++i) reported[i] = s.offset[i] + s.last_raw[i];
+    s.last.histogram.layout = to;
+    s.last.histogram.counts.assign(to.slots(), 0);
+    set_values(f, s.last, reported);
   }
-  auto rebase = [&](const std::string& key, double raw) {
-    Series& s = series_[key];
-    s.offset -= raw;
-    s.last_raw = raw;
-  };
-  for (const auto& f : baseline) {
-    for (const auto& m : f.metric) {
-      const std::string key = f.name + '\0' + series_key(m);
-      if (f.type == prometheus::MetricType::Counter) {
-        rebase(key, m.counter.value);
-      } else if (f.type == prometheus::MetricType::Histogram) {
-        const auto& h = m.histogram;
-        rebase(key + "count", static_cast<double>(h.sample_count));
-        rebase(key + "sum", h.sample_sum);
-        for (size_t i = 0; i < h.bucket.size(); ++i)
-          rebase(key + "b" + std::to_string(i), static_cast<double>(h.bucket[i].cumulative_count));
-      }
-    }
+  if (s.last_raw.size() != n) {  // new (or another schema: start over)
+    s.last_raw.assign(n, 0);
+    s.offset.assign(n, 0);
   }
 }
 
-double CounterGuard::guard(const std::string& key, double raw) {
-  Series& s = series_[key];
-  if (raw < s.last_raw) s.offset += s.last_raw;  // the kernel's value restarted: keep what was seen
-  s.last_raw = raw;
-  return s.offset + raw;
+void CounterGuard::restart(const Families& baseline) {
+  // The new instance's maps start from zero: every series goes on from what was last reported.
+  for (auto& [family, known] : families_) {
+    for (auto& [key, s] : known) {
+      for (size_t i = 0; i < s.offset.size(); ++i) s.offset[i] += s.last_raw[i];
+      std::fill(s.last_raw.begin(), s.last_raw.end(), 0.0);
+    }
+  }
+  // What the new instance counted before the old one's last reading is in those values already.
+  std::vector<double> raw;
+  for (const auto& f : baseline) {
+    if (f.type != MetricType::Counter && f.type != MetricType::Histogram) continue;
+    auto& known = families_[f.name];
+    for (const auto& m : f.metric) {
+      Series& s = known[series_key(m)];
+      raw_values(f, m, raw);
+      fit(s, f, m, raw.size());
+      for (size_t i = 0; i < raw.size(); ++i) {
+        s.offset[i] -= raw[i];
+        s.last_raw[i] = raw[i];
+      }
+    }
+  }
 }
 
 void CounterGuard::apply(Families& families, bool retire_vanished) {
+  std::vector<double> raw, guarded;
   for (auto& f : families) {
-    if (f.type != prometheus::MetricType::Counter && f.type != prometheus::MetricType::Histogram) continue;
-    auto& last = last_[f.name];
-    std::map<std::string, bool> present;
+    if (f.type != MetricType::Counter && f.type != MetricType::Histogram) continue;
+    auto& known = families_[f.name];
+    for (auto& [_, s] : known) s.present = false;
     for (auto& m : f.metric) {
-      const std::string key = f.name + '\0' + series_key(m);
-      present[series_key(m)] = true;
-      if (f.type == prometheus::MetricType::Counter) {
-        m.counter.value = guard(key, m.counter.value);
-      } else {
-        auto& h = m.histogram;
-        h.sample_count = static_cast<uint64_t>(guard(key + "count", static_cast<double>(h.sample_count)));
-        h.sample_sum = guard(key + "sum", h.sample_sum);
-        for (size_t i = 0; i < h.bucket.size(); ++i) {
-          h.bucket[i].cumulative_count = static_cast<uint64_t>(
-              guard(key + "b" + std::to_string(i), static_cast<double>(h.bucket[i].cumulative_count)));
-        }
+      Series& s = known[series_key(m)];
+      s.present = true;
+      raw_values(f, m, raw);
+      fit(s, f, m, raw.size());
+      bool restarted = false;
+      for (size_t i = 0; i < raw.size(); ++i) restarted = restarted || raw[i] < s.last_raw[i];
+      guarded.resize(raw.size());
+      for (size_t i = 0; i < raw.size(); ++i) {
+        if (restarted) s.offset[i] += s.last_raw[i];  // the kernel's values restarted: keep what was seen
+        s.last_raw[i] = raw[i];
+        guarded[i] = s.offset[i] + raw[i];
       }
-      last[series_key(m)] = m;
+      set_values(f, m, guarded);
+      s.last = m;
     }
-    for (auto it = last.begin(); it != last.end();) {
-      if (present.count(it->first)) {
+    for (auto it = known.begin(); it != known.end();) {
+      if (it->second.present) {
         ++it;
       } else if (!retire_vanished) {
-        f.metric.push_back(it->second);  // evicted from the map: keep reporting it
+        f.metric.push_back(it->second.last);  // evicted from the map: keep reporting it
         ++it;
       } else {
-        // Forget the series and its offsets ("<family>\0<labels>" is a prefix of all its keys).
-        const std::string prefix = f.name + '\0' + it->first;
-        for (auto s = series_.lower_bound(prefix); s != series_.end() && s->first.starts_with(prefix);)
-          s = series_.erase(s);
-        it = last.erase(it);
+        it = known.erase(it);  // forget the series and its offsets
       }
     }
   }

@@ -4,16 +4,21 @@
 
 #include <map>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "metrics/families.h"
 
 namespace bpfex {
 
-// Keeps every counter (and histogram count, sum and bucket) that a module reports from ever going
-// down while bpfex runs: when a kernel map entry is evicted and re-created, its raw value restarts
-// near zero; the guard adds what had been seen before. Series that vanish keep their last value,
-// unless retire_vanished is set: then they are dropped and forgotten (a series that comes back
-// later starts from its new raw value, which Prometheus sees as a counter reset).
+// Keeps every counter and histogram (bucket counts and sum) that a module reports from ever going
+// down while bpfex runs: when a kernel map entry is evicted and re-created, its raw values restart
+// near zero; the guard adds what had been seen before. A histogram restarts as a whole (one kernel
+// row): when any of its counts or its sum went down, every one of them is offset by its last value,
+// so that buckets that happened to grow past their old count in the meantime keep it too. Series
+// that vanish keep their last value, unless retire_vanished is set: then they are dropped and
+// forgotten (a series that comes back later starts from its new raw value, which Prometheus sees
+// as a counter reset).
 class CounterGuard {
  public:
   void apply(Families& families, bool retire_vanished = false);
@@ -22,17 +27,20 @@ class CounterGuard {
   // last reading): from now on every series continues from what was last reported, plus what the
   // new instance counts beyond its baseline. Nothing is counted twice, nothing goes down.
   void restart(const Families& baseline);
-  size_t tracked_series() const { return series_.size(); }
+  size_t tracked_series() const;
 
  private:
   struct Series {
-    double last_raw = 0;
-    double offset = 0;
+    std::vector<double> last_raw;
+    std::vector<double> offset;
+    Metric last;  // as last reported (guarded), to report it again if it vanishes
+    bool present = false;
   };
-  double guard(const std::string& key, double raw);
-  std::map<std::string, Series> series_;
-  // Last reported metrics per family, to re-emit series that vanished.
-  std::map<std::string, std::map<std::string, prometheus::ClientMetric>> last_;
+  // Gives s the shape of m's raw values (n of them): a new series starts at zero; a histogram whose
+  // bucket range changed (a reload changed min_bucket or max_bucket) carries its values over.
+  static void fit(Series& s, const MetricFamily& f, const Metric& m, size_t n);
+  // family name -> label key -> series
+  std::map<std::string, std::unordered_map<std::string, Series>> families_;
 };
 
 }  // namespace bpfex

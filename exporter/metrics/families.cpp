@@ -1,10 +1,8 @@
-// Scalar and histogram families: UTF-8 repaired labels, merged duplicates, cumulative buckets.
+// Scalar and histogram families: UTF-8 repaired labels and help, merged duplicates, classic views.
 #include "metrics/families.h"
 
-#include <algorithm>
-#include <charconv>
+#include <cmath>
 #include <limits>
-#include <sstream>
 
 #include "labels/utf8.h"
 
@@ -18,47 +16,52 @@ LabelValues sanitized(const LabelValues& values) {
   return out;
 }
 
-// HELP may not contain raw newlines or backslashes in the text format.
-std::string escape_help(std::string_view help) {
-  std::string out;
-  for (char c : help) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out.push_back(c);
-  }
-  return labels::sanitize_utf8(out);
-}
-
-std::vector<prometheus::ClientMetric::Label> make_labels(const std::vector<std::string>& names,
-                                                         const LabelValues& values) {
-  std::vector<prometheus::ClientMetric::Label> out;
+std::vector<Label> make_labels(const std::vector<std::string>& names, const LabelValues& values) {
+  std::vector<Label> out;
+  out.reserve(names.size());
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) out.push_back({names[i], values[i]});
   return out;
 }
 
 }  // namespace
 
-ScalarFamily::ScalarFamily(std::string name, std::string help, prometheus::MetricType type,
-                           std::vector<std::string> label_names)
+uint64_t Histogram::cumulative_at_exp(int k) const {
+  const size_t last = static_cast<size_t>(k - layout.min_exp) << layout.schema;
+  uint64_t sum = 0;
+  for (size_t i = 0; i <= last && i < counts.size(); ++i) sum += counts[i];
+  return sum;
+}
+
+std::vector<Histogram::Bucket> Histogram::classic_buckets() const {
+  std::vector<Bucket> out;
+  out.reserve(static_cast<size_t>(layout.max_exp - layout.min_exp) + 2);
+  const size_t step = size_t{1} << layout.schema;
+  uint64_t cumulative = counts.empty() ? 0 : counts[0];  // the zero bucket: le = 2^min_exp
+  size_t slot = 1;
+  for (int k = layout.min_exp; k <= layout.max_exp; ++k) {
+    if (k > layout.min_exp)
+      for (size_t end = slot + step; slot < end; ++slot) cumulative += slot < counts.size() ? counts[slot] : 0;
+    out.push_back({cumulative, std::ldexp(1.0, k)});
+  }
+  out.push_back({sample_count, std::numeric_limits<double>::infinity()});
+  return out;
+}
+
+ScalarFamily::ScalarFamily(std::string name, std::string help, MetricType type, std::vector<std::string> label_names)
     : name_(std::move(name)), help_(std::move(help)), type_(type), label_names_(std::move(label_names)) {}
 
 void ScalarFamily::add(const LabelValues& label_values, double value) { values_[sanitized(label_values)] += value; }
 
-prometheus::MetricFamily ScalarFamily::build() const {
-  prometheus::MetricFamily f;
+MetricFamily ScalarFamily::build() const {
+  MetricFamily f;
   f.name = name_;
-  f.help = escape_help(help_);
+  f.help = labels::sanitize_utf8(help_);
   f.type = type_;
+  f.metric.reserve(values_.size());
   for (const auto& [labels, value] : values_) {
-    prometheus::ClientMetric m;
+    Metric m;
     m.label = make_labels(label_names_, labels);
-    if (type_ == prometheus::MetricType::Counter)
-      m.counter.value = value;
-    else
-      m.gauge.value = value;
+    m.value = value;
     f.metric.push_back(std::move(m));
   }
   return f;
@@ -69,29 +72,26 @@ HistogramFamily::HistogramFamily(std::string name, std::string help, std::vector
 
 void HistogramFamily::add(const LabelValues& label_values, const HistogramData& data) {
   auto [it, inserted] = values_.try_emplace(sanitized(label_values), data);
-  if (inserted) return;
   HistogramData& h = it->second;
+  h.counts.resize(h.layout.slots(), 0);
+  if (inserted) return;
   for (size_t i = 0; i < h.counts.size() && i < data.counts.size(); ++i) h.counts[i] += data.counts[i];
   h.sum += data.sum;
 }
 
-prometheus::MetricFamily HistogramFamily::build() const {
-  prometheus::MetricFamily f;
+MetricFamily HistogramFamily::build() const {
+  MetricFamily f;
   f.name = name_;
-  f.help = escape_help(help_);
-  f.type = prometheus::MetricType::Histogram;
+  f.help = labels::sanitize_utf8(help_);
+  f.type = MetricType::Histogram;
+  f.metric.reserve(values_.size());
   for (const auto& [labels, h] : values_) {
-    prometheus::ClientMetric m;
+    Metric m;
     m.label = make_labels(label_names_, labels);
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < h.upper_bounds.size(); ++i) {
-      cumulative += i < h.counts.size() ? h.counts[i] : 0;
-      m.histogram.bucket.push_back({cumulative, h.upper_bounds[i]});
-    }
-    for (size_t i = h.upper_bounds.size(); i < h.counts.size(); ++i) cumulative += h.counts[i];
-    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
-    m.histogram.sample_count = cumulative;
+    m.histogram.layout = h.layout;
+    m.histogram.counts = h.counts;
     m.histogram.sample_sum = h.sum;
+    for (uint64_t c : h.counts) m.histogram.sample_count += c;
     f.metric.push_back(std::move(m));
   }
   return f;

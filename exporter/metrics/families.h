@@ -1,9 +1,12 @@
-// Metric families built from absolute kernel numbers: what a module's read() returns. Label values
-// are repaired to valid UTF-8 on the way in, series that end up with the same labels are summed, and
-// HELP text is escaped for the text format (prometheus-cpp does neither).
+// Metric families built from absolute kernel numbers: what a module's read() returns, what the
+// poller guards and what every exposition format (exposition/) writes. Label values are repaired to
+// valid UTF-8 on the way in, series that end up with the same labels are summed, HELP is kept as
+// text (each format escapes it its own way).
+//
+// Histograms are kept as the kernel keeps them, one count per bucket slot of a native bucket layout
+// (metrics/native_buckets.h); the classic cumulative `le` buckets and the native spans are views of
+// those counts, computed when a format is written.
 #pragma once
-
-#include <prometheus/metric_family.h>
 
 #include <cstdint>
 #include <map>
@@ -11,9 +14,47 @@
 #include <string_view>
 #include <vector>
 
+#include "metrics/native_buckets.h"
+
 namespace bpfex {
 
-using Families = std::vector<prometheus::MetricFamily>;
+enum class MetricType { Counter, Gauge, Histogram };
+
+struct Label {
+  std::string name;
+  std::string value;
+};
+
+struct Histogram {
+  native_buckets::Layout layout;
+  std::vector<uint64_t> counts;  // per slot of layout: zero bucket, native buckets, overflow
+  double sample_sum = 0;         // seconds
+  uint64_t sample_count = 0;     // the sum of counts
+
+  struct Bucket {
+    uint64_t cumulative_count = 0;
+    double upper_bound = 0;  // seconds; +Inf last
+  };
+  // Classic buckets, cumulative: le = 2^min_exp .. 2^max_exp seconds, then +Inf.
+  std::vector<Bucket> classic_buckets() const;
+  // The classic bucket of upper bound 2^k seconds (k in min_exp..max_exp), cumulative.
+  uint64_t cumulative_at_exp(int k) const;
+};
+
+struct Metric {
+  std::vector<Label> label;
+  double value = 0;     // counters and gauges
+  Histogram histogram;  // histograms
+};
+
+struct MetricFamily {
+  std::string name;
+  std::string help;  // valid UTF-8, unescaped
+  MetricType type = MetricType::Gauge;
+  std::vector<Metric> metric;
+};
+
+using Families = std::vector<MetricFamily>;
 using LabelValues = std::vector<std::string>;
 
 // A counter or gauge family. Label values are made valid UTF-8 on the way in; values whose labels
@@ -21,37 +62,37 @@ using LabelValues = std::vector<std::string>;
 // summed, so the output never has duplicate series and no count is lost.
 class ScalarFamily {
  public:
-  ScalarFamily(std::string name, std::string help, prometheus::MetricType type, std::vector<std::string> label_names);
+  ScalarFamily(std::string name, std::string help, MetricType type, std::vector<std::string> label_names);
   void add(const LabelValues& label_values, double value);
-  prometheus::MetricFamily build() const;
+  MetricFamily build() const;
 
  private:
   std::string name_, help_;
-  prometheus::MetricType type_;
+  MetricType type_;
   std::vector<std::string> label_names_;
   std::map<LabelValues, double> values_;
 };
 
 inline ScalarFamily counter_family(std::string name, std::string help, std::vector<std::string> labels = {}) {
-  return {std::move(name), std::move(help), prometheus::MetricType::Counter, std::move(labels)};
+  return {std::move(name), std::move(help), MetricType::Counter, std::move(labels)};
 }
 inline ScalarFamily gauge_family(std::string name, std::string help, std::vector<std::string> labels = {}) {
-  return {std::move(name), std::move(help), prometheus::MetricType::Gauge, std::move(labels)};
+  return {std::move(name), std::move(help), MetricType::Gauge, std::move(labels)};
 }
 
-// Non-cumulative histogram data as the kernel keeps it.
+// One series' histogram as the kernel keeps it: a count per slot of layout, the sum in seconds.
 struct HistogramData {
-  std::vector<double> upper_bounds;  // ascending, without +Inf
-  std::vector<uint64_t> counts;      // counts[i]: observations in (bound[i-1], bound[i]]; one extra for +Inf
+  native_buckets::Layout layout;
+  std::vector<uint64_t> counts;  // layout.slots() of them (missing ones count 0)
   double sum = 0;
 };
 
 class HistogramFamily {
  public:
-  HistogramFamily(std::string name, std::string help, std::vector<std::string> label_names);
+  HistogramFamily(std::string name, std::string help, std::vector<std::string> label_names = {});
   // Merges into an existing series with the same (repaired) labels.
   void add(const LabelValues& label_values, const HistogramData& data);
-  prometheus::MetricFamily build() const;
+  MetricFamily build() const;
 
  private:
   std::string name_, help_;

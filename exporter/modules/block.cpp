@@ -1,9 +1,10 @@
-// block: block I/O latency per disk and operation (log2 buckets, exact sum), bytes, and failed
+// block: block I/O latency per disk and operation (native-schema buckets, exact sum), bytes, and failed
 // requests by block status. Disks are named from their dev_t through sysfs; a disk that disappears
 // stops being exported, its kernel rows are deleted.
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -12,14 +13,15 @@
 #include "labels/block.h"
 #include "labels/overflow.h"
 #include "loader/maps.h"
-#include "metrics/log2_buckets.h"
+#include "metrics/native_buckets.h"
 #include "modules/tracing_module.h"
 #include "skel/block.skel.h"
 
 namespace bpfex {
 namespace {
 
-using log2_buckets::Buckets;
+// A {disk, operation} row as the kernel keeps it (kernel/block.h), summed over CPUs.
+using Row = std::vector<uint64_t>;
 
 // Requests in flight the kernel can keep apart (an LRU).
 constexpr uint32_t kMaxInFlight = 16384;
@@ -49,29 +51,31 @@ class BlockModule final : public TracingModule<block_bpf> {
   struct Options {
     bool include_queue_time = false;
     std::string min_bucket = "1us";
-    std::string max_bucket = "17s";
+    std::string max_bucket = "16s";
     uint32_t max_devices = 64;
 
     template <class V>
     void visit(V& v) {
       v.field("include_queue_time", include_queue_time);
-      v.field("min_bucket", min_bucket, log2_buckets::check_bucket_bound);
-      v.field("max_bucket", max_bucket, [this](const std::string& text) {
-        return log2_buckets::check_max_bucket(min_bucket, text, BLOCK_MAX_BUCKETS);
-      });
+      v.field("min_bucket", min_bucket, native_buckets::check_bucket_bound);
+      v.field("max_bucket", max_bucket,
+              [this](const std::string& text) { return native_buckets::check_max_bucket(min_bucket, text); });
       v.field("max_devices", max_devices, in_range(1, 1u << 16));
     }
   };
 
-  explicit BlockModule(const Options& options)
-      : options_(options), buckets_(log2_buckets::buckets_of(options.min_bucket, options.max_bucket)) {}
+  explicit BlockModule(const Options& options) : options_(options) {}
 
   Status start(ModuleContext& context) override {
     Features& features = context.features;
     if (Status st = open(features); !st) return st;
     block_bpf* s = bpf();
-    s->rodata->min_shift = buckets_.min_shift;
-    s->rodata->nbuckets = buckets_.count;
+    layout_ = native_buckets::layout_of(context.native_histogram_schema, options_.min_bucket, options_.max_bucket);
+    s->rodata->block_hist = layout_.kernel_layout();
+    row_slots_ = BLOCK_SLOT_BUCKET0 + layout_.slots();
+    for (bpf_map* rows : {s->maps.block_rows, s->maps.block_overflow, s->maps.block_zero_row})
+      bpf_map__set_value_size(rows, row_slots_ * sizeof(uint64_t));
+    if (Status st = native_buckets::prepare_table(s->maps.block_hist_table, layout_); !st) return st;
     s->rodata->queue_time = options_.include_queue_time;
     s->rodata->rq_single_arg = issue_passes_request_only(features.btf_path());
     bpf_map__set_max_entries(s->maps.block_rows, options_.max_devices * BLOCK_OP_COUNT);
@@ -102,20 +106,24 @@ class BlockModule final : public TracingModule<block_bpf> {
     }
     if (Status st = prepare(hooks, features, FlavourChoice::shared); !st) return st;
     if (Status st = load(); !st) return st;
+    if (Status st = native_buckets::fill_table(s->maps.block_hist_table, layout_); !st) return st;
     return attach();
   }
 
   Status read(ModuleReading& out) override {
     // What the kernel has, by disk.
-    std::map<uint32_t, std::map<uint32_t, block_row>> rows;                        // dev -> op -> row
+    std::map<uint32_t, std::map<uint32_t, Row>> rows;                              // dev -> op -> row
     std::map<uint32_t, std::map<std::pair<uint32_t, uint32_t>, uint64_t>> errors;  // dev -> {op, error} -> n
     std::vector<block_key> row_keys;
     std::vector<block_error_key> error_keys;
-    Status st = read_percpu_map<block_key, block_row>(bpf_map__fd(bpf()->maps.block_rows),
-                                                      [&](const block_key& k, const block_row& row) {
-                                                        rows[k.dev][k.op] = row;
-                                                        row_keys.push_back(k);
-                                                      });
+    const size_t row_bytes = row_slots_ * sizeof(uint64_t);
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.block_rows), sizeof(block_key), row_bytes,
+                                [&](const void* key, const uint64_t* row) {
+                                  block_key k;
+                                  std::memcpy(&k, key, sizeof k);
+                                  rows[k.dev][k.op].assign(row, row + row_slots_);
+                                  row_keys.push_back(k);
+                                });
     if (!st) return st.error().wrap("read block_rows");
     st = read_shared_map<block_error_key, uint64_t>(bpf_map__fd(bpf()->maps.block_errors),
                                                     [&](const block_error_key& k, const uint64_t& n) {
@@ -123,9 +131,13 @@ class BlockModule final : public TracingModule<block_bpf> {
                                                       error_keys.push_back(k);
                                                     });
     if (!st) return st.error().wrap("read block_errors");
-    std::map<uint32_t, block_row> overflow;  // op -> row
-    st = read_percpu_map<uint32_t, block_row>(bpf_map__fd(bpf()->maps.block_overflow),
-                                              [&](const uint32_t& op, const block_row& row) { overflow[op] = row; });
+    std::map<uint32_t, Row> overflow;  // op -> row
+    st = read_percpu_map(bpf_map__fd(bpf()->maps.block_overflow), sizeof(uint32_t), row_bytes,
+                         [&](const void* key, const uint64_t* row) {
+                           uint32_t op;
+                           std::memcpy(&op, key, sizeof op);
+                           overflow[op].assign(row, row + row_slots_);
+                         });
     if (!st) return st.error().wrap("read block_overflow");
 
     // Which disks exist now, and their labels.
@@ -149,12 +161,11 @@ class BlockModule final : public TracingModule<block_bpf> {
         disks_[dev] = Disk{*name, named};
       }
     }
-    auto latency =
-        HistogramFamily("bpfex_block_io_latency_seconds",
-                        std::string("Block I/O request latency by disk and operation, from ") +
-                            (options_.include_queue_time ? "insertion into the queue" : "issue to the driver") +
-                            " to completion. Log2 buckets.",
-                        {"device", "operation"});
+    auto latency = HistogramFamily(
+        "bpfex_block_io_latency_seconds",
+        std::string("Block I/O request latency by disk and operation, from ") +
+            (options_.include_queue_time ? "insertion into the queue" : "issue to the driver") + " to completion.",
+        {"device", "operation"});
     auto bytes = counter_family("bpfex_block_io_bytes_total",
                                 "Bytes of block I/O requests that completed without error, by disk and operation.",
                                 {"device", "operation"});
@@ -165,16 +176,16 @@ class BlockModule final : public TracingModule<block_bpf> {
         {"device", "operation", "error"});
     double label_overflow = 0;
     HistogramData data;
-    data.upper_bounds = upper_bounds_;
-    auto add_row = [&](const std::string& device, uint32_t op, const block_row& row) {
-      data.counts.assign(row.slot + BLOCK_SLOT_BUCKET0, row.slot + BLOCK_SLOT_BUCKET0 + buckets_.count + 1);
-      data.sum = static_cast<double>(row.slot[BLOCK_SLOT_SUM]) / 1e9;
+    data.layout = layout_;
+    auto add_row = [&](const std::string& device, uint32_t op, const Row& row) {
+      data.counts.assign(row.begin() + BLOCK_SLOT_BUCKET0, row.end());
+      data.sum = static_cast<double>(row[BLOCK_SLOT_SUM]) / 1e9;
       const std::string operation = labels::block_op_label(op);
       latency.add({device, operation}, data);
-      bytes.add({device, operation}, static_cast<double>(row.slot[BLOCK_SLOT_BYTES]));
-      if (row.slot[BLOCK_SLOT_ERR_OVERFLOW] > 0) {
-        failures.add({device, operation, "other"}, static_cast<double>(row.slot[BLOCK_SLOT_ERR_OVERFLOW]));
-        label_overflow += static_cast<double>(row.slot[BLOCK_SLOT_ERR_OVERFLOW]);
+      bytes.add({device, operation}, static_cast<double>(row[BLOCK_SLOT_BYTES]));
+      if (row[BLOCK_SLOT_ERR_OVERFLOW] > 0) {
+        failures.add({device, operation, "other"}, static_cast<double>(row[BLOCK_SLOT_ERR_OVERFLOW]));
+        label_overflow += static_cast<double>(row[BLOCK_SLOT_ERR_OVERFLOW]);
       }
       if (device == "other") {
         for (size_t i = 0; i < data.counts.size(); ++i) label_overflow += static_cast<double>(data.counts[i]);
@@ -196,7 +207,7 @@ class BlockModule final : public TracingModule<block_bpf> {
     }
     for (const auto& [op, row] : overflow) {
       uint64_t requests = 0;
-      for (uint32_t i = 0; i <= buckets_.count; ++i) requests += row.slot[BLOCK_SLOT_BUCKET0 + i];
+      for (size_t i = BLOCK_SLOT_BUCKET0; i < row.size(); ++i) requests += row[i];
       if (requests > 0) add_row("other", op, row);
     }
     // What disks exported as "other" had counted before they went: "other" never goes down.
@@ -228,14 +239,15 @@ class BlockModule final : public TracingModule<block_bpf> {
   // A disk is gone (or its number now names another disk): it stops being exported; what it counted
   // as "other" stays in "other".
   std::map<uint32_t, Disk>::iterator retire(std::map<uint32_t, Disk>::iterator disk,
-                                            const std::map<uint32_t, block_row>& rows,
+                                            const std::map<uint32_t, Row>& rows,
                                             const std::map<std::pair<uint32_t, uint32_t>, uint64_t>& errors) {
     if (disk->second.named) {
       --named_;
     } else {
       for (const auto& [op, row] : rows) {
-        block_row& sum = retired_other_[op];
-        for (size_t i = 0; i < BLOCK_ROW_SLOTS; ++i) sum.slot[i] += row.slot[i];
+        Row& sum = retired_other_[op];
+        sum.resize(row.size(), 0);
+        for (size_t i = 0; i < row.size(); ++i) sum[i] += row[i];
       }
       for (const auto& [key, n] : errors) retired_other_errors_[key] += n;
     }
@@ -243,12 +255,12 @@ class BlockModule final : public TracingModule<block_bpf> {
   }
 
   Options options_;
-  Buckets buckets_;
-  std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
+  native_buckets::Layout layout_;
+  size_t row_slots_ = 0;  // u64 slots of a row: BLOCK_SLOT_BUCKET0 + layout_.slots()
   labels::KernelRelease release_ = labels::running_kernel_release();
   std::map<uint32_t, Disk> disks_;  // by dev_t, the disks seen and still there
   uint32_t named_ = 0;              // of them, exported by name
-  std::map<uint32_t, block_row> retired_other_;
+  std::map<uint32_t, Row> retired_other_;
   std::map<std::pair<uint32_t, uint32_t>, uint64_t> retired_other_errors_;
 };
 

@@ -15,6 +15,7 @@
 #include "loader/features.h"
 #include "loader/loaded_program.h"
 #include "metrics/families.h"
+#include "metrics/native_buckets.h"
 #include "modules/registry.h"
 
 namespace bpfex {
@@ -30,6 +31,8 @@ struct ModuleContext {
   // Workload attribution (workload/workloads.h); null where there is none (no cgroup v2 hierarchy,
   // or no module asked for it): modules asked for by_workload then count without workload labels.
   workload::Workloads* workloads = nullptr;
+  // native_histogram_schema: the bucket schema of every latency histogram (metrics/native_buckets.h).
+  uint32_t native_histogram_schema = native_buckets::kDefaultSchema;
 };
 
 // What one read() of a module produced.

@@ -1,13 +1,14 @@
-// runqueue: run-queue latency, how long runnable tasks wait for a CPU (log2 buckets, exact sum),
+// runqueue: run-queue latency, how long runnable tasks wait for a CPU (native-schema buckets, exact sum),
 // node-wide and, with by_workload (the default, where a cgroup v2 hierarchy exists), per workload.
 #include <bpf/bpf.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/log.h"
 #include "kernel/runqueue.h"
 #include "loader/maps.h"
-#include "metrics/log2_buckets.h"
+#include "metrics/native_buckets.h"
 #include "modules/task_filters.h"
 #include "modules/tracing_module.h"
 #include "skel/runqueue.skel.h"
@@ -16,8 +17,6 @@
 namespace bpfex {
 namespace {
 
-using log2_buckets::Buckets;
-
 // Waits in progress the kernel can keep apart (an LRU: threads asleep for long make room first).
 constexpr uint32_t kMaxThreads = 16384;
 
@@ -25,7 +24,7 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
  public:
   struct Options {
     std::string min_bucket = "1us";
-    std::string max_bucket = "17s";
+    std::string max_bucket = "16s";
     std::vector<std::string> comms;
     std::string cgroup;
     bool by_workload = true;
@@ -33,10 +32,9 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
 
     template <class V>
     void visit(V& v) {
-      v.field("min_bucket", min_bucket, log2_buckets::check_bucket_bound);
-      v.field("max_bucket", max_bucket, [this](const std::string& text) {
-        return log2_buckets::check_max_bucket(min_bucket, text, RUNQUEUE_MAX_BUCKETS);
-      });
+      v.field("min_bucket", min_bucket, native_buckets::check_bucket_bound);
+      v.field("max_bucket", max_bucket,
+              [this](const std::string& text) { return native_buckets::check_max_bucket(min_bucket, text); });
       v.field("comms", comms, task_filters::check_comm);
       v.field("cgroup", cgroup);
       v.field("by_workload", by_workload);
@@ -44,16 +42,19 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
     }
   };
 
-  explicit RunqueueModule(const Options& options)
-      : options_(options), buckets_(log2_buckets::buckets_of(options.min_bucket, options.max_bucket)) {}
+  explicit RunqueueModule(const Options& options) : options_(options) {}
 
   Status start(ModuleContext& context) override {
     Features& features = context.features;
     if (Status st = open(features); !st) return st;
     runqueue_bpf* s = bpf();
 
-    s->rodata->min_shift = buckets_.min_shift;
-    s->rodata->nbuckets = buckets_.count;
+    layout_ = native_buckets::layout_of(context.native_histogram_schema, options_.min_bucket, options_.max_bucket);
+    s->rodata->runqueue_hist = layout_.kernel_layout();
+    row_slots_ = RUNQUEUE_SLOT_BUCKET0 + layout_.slots();
+    for (bpf_map* rows : {s->maps.runqueue_rows, s->maps.runqueue_workload_rows, s->maps.runqueue_zero_row})
+      bpf_map__set_value_size(rows, row_slots_ * sizeof(uint64_t));
+    if (Status st = native_buckets::prepare_table(s->maps.runqueue_hist_table, layout_); !st) return st;
     if (options_.by_workload) {
       workloads_ = context.workloads;
       if (!workloads_) log_info("runqueue: no cgroup v2 hierarchy here: counting without workload labels");
@@ -92,45 +93,51 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
     };
     if (Status st = prepare(hooks, features, FlavourChoice::shared); !st) return st;
     if (Status st = load(); !st) return st;
+    if (Status st = native_buckets::fill_table(s->maps.runqueue_hist_table, layout_); !st) return st;
     if (Status st = fill_filters(); !st) return st;
     return attach();
   }
 
   Status read(ModuleReading& out) override {
     const bool attributed = workloads_ != nullptr;
-    auto latency = HistogramFamily(
-        "bpfex_runqueue_latency_seconds",
-        "Time runnable tasks waited for a CPU: from wakeup, creation or preemption to running. Log2 buckets.",
-        attributed ? workload::kWorkloadLabelNames : std::vector<std::string>{});
+    auto latency =
+        HistogramFamily("bpfex_runqueue_latency_seconds",
+                        "Time runnable tasks waited for a CPU: from wakeup, creation or preemption to running.",
+                        attributed ? workload::kWorkloadLabelNames : std::vector<std::string>{});
     double overflow = 0;
     HistogramData data;
-    data.upper_bounds = upper_bounds_;
-    Status st = read_percpu_map<uint32_t, runqueue_row>(
-        bpf_map__fd(bpf()->maps.runqueue_rows), [&](const uint32_t&, const runqueue_row& row) {
-          data.counts.assign(row.slot + RUNQUEUE_SLOT_BUCKET0, row.slot + RUNQUEUE_SLOT_BUCKET0 + buckets_.count + 1);
-          uint64_t waits = 0;
-          for (uint64_t c : data.counts) waits += c;
-          if (attributed && waits == 0) return;  // no "other" workload until something overflowed
-          data.sum = static_cast<double>(row.slot[RUNQUEUE_SLOT_SUM]) / 1e9;
-          // With by_workload, the node row holds the waits whose cgroup found the rows full.
-          latency.add(attributed ? workload::with_other_workload({}) : LabelValues{}, data);
-          if (attributed) overflow += static_cast<double>(waits);
-        });
+    data.layout = layout_;
+    const size_t row_bytes = row_slots_ * sizeof(uint64_t);
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.runqueue_rows), sizeof(uint32_t), row_bytes,
+                                [&](const void*, const uint64_t* row) {
+                                  data.counts.assign(row + RUNQUEUE_SLOT_BUCKET0, row + row_slots_);
+                                  uint64_t waits = 0;
+                                  for (uint64_t c : data.counts) waits += c;
+                                  if (attributed && waits == 0)
+                                    return;  // no "other" workload until something overflowed
+                                  data.sum = static_cast<double>(row[RUNQUEUE_SLOT_SUM]) / 1e9;
+                                  // With by_workload, the node row holds the waits whose cgroup found the rows full.
+                                  latency.add(attributed ? workload::with_other_workload({}) : LabelValues{}, data);
+                                  if (attributed) overflow += static_cast<double>(waits);
+                                });
     if (!st) return st.error().wrap("read runqueue_rows");
     if (attributed) {
       std::vector<workload::Workloads::Sample> samples;
       std::vector<uint64_t> keys;
-      st = read_shared_map<uint64_t, runqueue_row>(
-          bpf_map__fd(bpf()->maps.runqueue_workload_rows), [&](const uint64_t& cgroup, const runqueue_row& row) {
+      st = read_shared_map(
+          bpf_map__fd(bpf()->maps.runqueue_workload_rows), sizeof(uint64_t), row_bytes,
+          [&](const void* key, const uint64_t* row) {
+            uint64_t cgroup;
+            std::memcpy(&cgroup, key, sizeof cgroup);
             samples.push_back({cgroup,
                                {},
-                               workload::histogram_values(row.slot + RUNQUEUE_SLOT_BUCKET0, buckets_.count + 1,
-                                                          static_cast<double>(row.slot[RUNQUEUE_SLOT_SUM]) / 1e9)});
+                               workload::histogram_values(row + RUNQUEUE_SLOT_BUCKET0, layout_.slots(),
+                                                          static_cast<double>(row[RUNQUEUE_SLOT_SUM]) / 1e9)});
             keys.push_back(cgroup);
           });
       if (!st) return st.error().wrap("read runqueue_workload_rows");
       const auto rows = workloads_->rollup("runqueue_latency", samples);
-      overflow += workload::add_rollup(latency, rows, upper_bounds_);
+      overflow += workload::add_rollup(latency, rows, layout_);
       for (uint64_t cgroup : keys)
         if (std::binary_search(rows.dead_cgroups.begin(), rows.dead_cgroups.end(), cgroup))
           bpf_map_delete_elem(bpf_map__fd(bpf()->maps.runqueue_workload_rows), &cgroup);
@@ -155,8 +162,8 @@ class RunqueueModule final : public TracingModule<runqueue_bpf> {
   }
 
   Options options_;
-  Buckets buckets_;
-  std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
+  native_buckets::Layout layout_;
+  size_t row_slots_ = 0;  // u64 slots of a row: RUNQUEUE_SLOT_BUCKET0 + layout_.slots()
   Fd cgroup_fd_;
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
 };

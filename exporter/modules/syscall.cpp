@@ -1,10 +1,10 @@
-// syscall: latency histogram per syscall (log2 buckets, exact sum) and failed calls by errno.
-#include "modules/syscall.h"
+// syscall: latency histogram per syscall (native-schema buckets, exact sum) and failed calls by errno.
 
 #include <bpf/bpf.h>
 #include <unistd.h>
 
 #include <array>
+#include <cstring>
 
 #include "base/fd.h"
 #include "base/log.h"
@@ -12,6 +12,7 @@
 #include "labels/errno.h"
 #include "labels/syscall.h"
 #include "loader/maps.h"
+#include "metrics/native_buckets.h"
 #include "modules/task_filters.h"
 #include "modules/tracing_module.h"
 #include "skel/syscall.skel.h"
@@ -21,8 +22,7 @@ namespace bpfex {
 
 namespace {
 
-using log2_buckets::Buckets;
-using log2_buckets::check_bucket_bound;
+using native_buckets::check_bucket_bound;
 
 std::optional<std::string> check_syscall_name(const std::string& name) {
   if (labels::syscall_number(name)) return std::nullopt;
@@ -35,7 +35,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     std::vector<std::string> include;
     std::vector<std::string> exclude;
     std::string min_bucket = "1us";
-    std::string max_bucket = "17s";
+    std::string max_bucket = "16s";
     uint32_t max_error_series = 1024;
     std::vector<std::string> comms;
     std::string cgroup;
@@ -47,28 +47,29 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       v.field("include", include, check_syscall_name);
       v.field("exclude", exclude, check_syscall_name);
       v.field("min_bucket", min_bucket, check_bucket_bound);
-      v.field("max_bucket", max_bucket, [this](const std::string& text) {
-        return log2_buckets::check_max_bucket(min_bucket, text, SYSCALL_MAX_BUCKETS);
-      });
+      v.field("max_bucket", max_bucket,
+              [this](const std::string& text) { return native_buckets::check_max_bucket(min_bucket, text); });
       v.field("max_error_series", max_error_series, in_range(1, 1u << 20));
       v.field("comms", comms, task_filters::check_comm);
       v.field("cgroup", cgroup);
       v.field("by_workload", by_workload);
       v.field("max_workload_rows", max_workload_rows, in_range(1, 1u << 20));
     }
-
-    Buckets buckets() const { return log2_buckets::buckets_of(min_bucket, max_bucket); }
   };
 
-  explicit SyscallModule(const Options& options) : options_(options), buckets_(options.buckets()) {}
+  explicit SyscallModule(const Options& options) : options_(options) {}
 
   Status start(ModuleContext& context) override {
     Features& features = context.features;
     if (Status st = open(features); !st) return st;
     syscall_bpf* s = bpf();
 
-    s->rodata->min_shift = buckets_.min_shift;
-    s->rodata->nbuckets = buckets_.count;
+    layout_ = native_buckets::layout_of(context.native_histogram_schema, options_.min_bucket, options_.max_bucket);
+    s->rodata->syscall_hist = layout_.kernel_layout();
+    row_slots_ = SYSCALL_SLOT_BUCKET0 + layout_.slots();
+    for (bpf_map* rows : {s->maps.syscall_rows, s->maps.syscall_workload_rows, s->maps.syscall_zero_row})
+      bpf_map__set_value_size(rows, row_slots_ * sizeof(uint64_t));
+    if (Status st = native_buckets::prepare_table(s->maps.syscall_hist_table, layout_); !st) return st;
     if (auto nr = labels::syscall_number("rt_sigreturn")) s->rodata->rt_sigreturn_nr = *nr;
     set_skipped(s->rodata->skipped);
     bpf_map__set_max_entries(s->maps.syscall_errors, options_.max_error_series);
@@ -108,6 +109,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     if (task_storage) bpf_map__set_max_entries(s->maps.thread_starts, 1);
 
     if (Status st = load(); !st) return st;
+    if (Status st = native_buckets::fill_table(s->maps.syscall_hist_table, layout_); !st) return st;
     if (Status st = fill_filters(); !st) return st;
     return attach();
   }
@@ -117,10 +119,9 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     auto names = [&](std::vector<std::string> own) {
       return attributed ? workload::with_workload_labels(std::move(own)) : own;
     };
-    auto latency = HistogramFamily(
-        "bpfex_syscall_latency_seconds",
-        "Syscall latency from entry to exit, by syscall name (the number when it has none). Log2 buckets.",
-        names({"syscall"}));
+    auto latency = HistogramFamily("bpfex_syscall_latency_seconds",
+                                   "Syscall latency from entry to exit, by syscall name (the number when it has none).",
+                                   names({"syscall"}));
     auto errors = counter_family("bpfex_syscall_errors_total",
                                  "Syscalls that returned an error, by syscall and errno name. Past max_error_series "
                                  "distinct pairs, errno=\"other\".",
@@ -130,23 +131,26 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
     auto node = [&](LabelValues own) { return attributed ? workload::with_other_workload(std::move(own)) : own; };
     double overflow = 0;
     HistogramData data;
-    data.upper_bounds = upper_bounds_;
-    Status st = read_percpu_map<uint32_t, syscall_row>(
-        bpf_map__fd(bpf()->maps.syscall_rows), [&](const uint32_t& nr, const syscall_row& row) {
-          data.counts.assign(row.slot + SYSCALL_SLOT_BUCKET0, row.slot + SYSCALL_SLOT_BUCKET0 + buckets_.count + 1);
-          uint64_t calls = 0;
-          for (uint64_t c : data.counts) calls += c;
-          const uint64_t error_overflow = row.slot[SYSCALL_SLOT_ERR_OVERFLOW];
-          if (calls == 0 && error_overflow == 0) return;
-          const std::string name = labels::syscall_label(nr);
-          data.sum = static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9;
-          latency.add(node({name}), data);
-          if (attributed) overflow += static_cast<double>(calls);
-          if (error_overflow > 0) {
-            errors.add(node({name, "other"}), static_cast<double>(error_overflow));
-            overflow += static_cast<double>(error_overflow);
-          }
-        });
+    data.layout = layout_;
+    const size_t row_bytes = row_slots_ * sizeof(uint64_t);
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.syscall_rows), sizeof(uint32_t), row_bytes,
+                                [&](const void* key, const uint64_t* row) {
+                                  uint32_t nr;
+                                  std::memcpy(&nr, key, sizeof nr);
+                                  data.counts.assign(row + SYSCALL_SLOT_BUCKET0, row + row_slots_);
+                                  uint64_t calls = 0;
+                                  for (uint64_t c : data.counts) calls += c;
+                                  const uint64_t error_overflow = row[SYSCALL_SLOT_ERR_OVERFLOW];
+                                  if (calls == 0 && error_overflow == 0) return;
+                                  const std::string name = labels::syscall_label(nr);
+                                  data.sum = static_cast<double>(row[SYSCALL_SLOT_SUM]) / 1e9;
+                                  latency.add(node({name}), data);
+                                  if (attributed) overflow += static_cast<double>(calls);
+                                  if (error_overflow > 0) {
+                                    errors.add(node({name, "other"}), static_cast<double>(error_overflow));
+                                    overflow += static_cast<double>(error_overflow);
+                                  }
+                                });
     if (!st) return st.error().wrap("read syscall_rows");
     std::vector<workload::Workloads::Sample> row_samples, error_samples;
     std::vector<syscall_error_key> error_keys;
@@ -163,14 +167,17 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
         });
     if (!st) return st.error().wrap("read syscall_errors");
     if (attributed) {
-      st = read_shared_map<syscall_workload_key, syscall_row>(
-          bpf_map__fd(bpf()->maps.syscall_workload_rows), [&](const syscall_workload_key& k, const syscall_row& row) {
+      st = read_shared_map(
+          bpf_map__fd(bpf()->maps.syscall_workload_rows), sizeof(syscall_workload_key), row_bytes,
+          [&](const void* key, const uint64_t* row) {
+            syscall_workload_key k;
+            std::memcpy(&k, key, sizeof k);
             const std::string name = labels::syscall_label(k.nr);
             row_samples.push_back({k.cgroup_id,
                                    {name},
-                                   workload::histogram_values(row.slot + SYSCALL_SLOT_BUCKET0, buckets_.count + 1,
-                                                              static_cast<double>(row.slot[SYSCALL_SLOT_SUM]) / 1e9)});
-            if (const uint64_t eo = row.slot[SYSCALL_SLOT_ERR_OVERFLOW]) {
+                                   workload::histogram_values(row + SYSCALL_SLOT_BUCKET0, layout_.slots(),
+                                                              static_cast<double>(row[SYSCALL_SLOT_SUM]) / 1e9)});
+            if (const uint64_t eo = row[SYSCALL_SLOT_ERR_OVERFLOW]) {
               error_samples.push_back({k.cgroup_id, {name, "other"}, {static_cast<double>(eo)}});
               overflow += static_cast<double>(eo);
             }
@@ -179,7 +186,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
       if (!st) return st.error().wrap("read syscall_workload_rows");
       const auto rows = workloads_->rollup("syscall_latency", row_samples);
       const auto errs = workloads_->rollup("syscall_errors", error_samples);
-      overflow += workload::add_rollup(latency, rows, upper_bounds_) + workload::add_rollup(errors, errs);
+      overflow += workload::add_rollup(latency, rows, layout_) + workload::add_rollup(errors, errs);
       workload::delete_cgroup_keys(bpf_map__fd(bpf()->maps.syscall_workload_rows), row_keys, rows.dead_cgroups,
                                    errs.dead_cgroups);
       workload::delete_cgroup_keys(bpf_map__fd(bpf()->maps.syscall_errors), error_keys, rows.dead_cgroups,
@@ -223,8 +230,8 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
   }
 
   Options options_;
-  Buckets buckets_;
-  std::vector<double> upper_bounds_ = buckets_.upper_bounds_seconds();
+  native_buckets::Layout layout_;
+  size_t row_slots_ = 0;  // u64 slots of a row: SYSCALL_SLOT_BUCKET0 + layout_.slots()
   Fd cgroup_fd_;
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
 };

@@ -4,14 +4,14 @@
 #include "modules/tcp.h"
 
 #include <charconv>
-#include <cmath>
+#include <cstring>
 #include <memory>
 #include <set>
 
 #include "base/log.h"
-#include "kernel/log2_histogram.h"
 #include "kernel/tcp.h"
 #include "loader/maps.h"
+#include "metrics/native_buckets.h"
 #include "modules/tracing_module.h"
 #include "skel/tcp.skel.h"
 #include "workload/series.h"
@@ -41,17 +41,6 @@ std::string_view family_label(uint8_t family) {
   }
 }
 
-std::vector<double> connect_latency_bounds_seconds() {
-  std::vector<double> bounds;
-  bounds.reserve(TCP_CONNECT_BUCKETS);
-  for (int i = 0; i < TCP_CONNECT_BUCKETS; ++i) bounds.push_back(std::ldexp(1.0, TCP_CONNECT_MIN_SHIFT + i) / 1e9);
-  return bounds;
-}
-
-uint32_t connect_bucket_index(uint64_t ns) {
-  return bpfex_bucket_index(ns, TCP_CONNECT_MIN_SHIFT, TCP_CONNECT_BUCKETS);
-}
-
 std::optional<uint16_t> parse_port(std::string_view text) {
   uint32_t port = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), port);
@@ -75,10 +64,17 @@ class TcpModule final : public TracingModule<tcp_bpf> {
     bool by_workload = true;
     uint32_t max_workload_rows = 2048;
     std::vector<std::string> ports;
+    // Connect latency range: 8us rounds down to 2^-17s (7.6us), 128s is 2^7s, beyond Linux's
+    // default SYN retries (127s).
+    std::string min_bucket = "8us";
+    std::string max_bucket = "128s";
 
     template <class V>
     void visit(V& v) {
       v.field("by_workload", by_workload);
+      v.field("min_bucket", min_bucket, native_buckets::check_bucket_bound);
+      v.field("max_bucket", max_bucket,
+              [this](const std::string& text) { return native_buckets::check_max_bucket(min_bucket, text); });
       v.field("max_workload_rows", max_workload_rows, in_range(1, 1u << 20));
       // Per element, so that the error points at it; the set spans one parse of the list.
       auto seen = std::make_shared<std::set<uint16_t>>();
@@ -103,6 +99,12 @@ class TcpModule final : public TracingModule<tcp_bpf> {
       if (!workloads_) log_info("tcp: no cgroup v2 hierarchy here: counting without workload labels");
     }
     s->rodata->by_workload = workloads_ != nullptr;
+    layout_ = native_buckets::layout_of(context.native_histogram_schema, options_.min_bucket, options_.max_bucket);
+    s->rodata->tcp_hist = layout_.kernel_layout();
+    row_slots_ = TCP_SLOT_BUCKET0 + layout_.slots();
+    for (bpf_map* rows : {s->maps.tcp_rows, s->maps.tcp_workload_rows, s->maps.tcp_zero_row})
+      bpf_map__set_value_size(rows, static_cast<uint32_t>(row_slots_ * sizeof(uint64_t)));
+    if (Status st = native_buckets::prepare_table(s->maps.tcp_hist_table, layout_); !st) return st;
     for (const std::string& text : options_.ports) {
       const uint16_t port = *tcp::parse_port(text);  // checked by the config
       s->rodata->ports[port / 64] |= uint64_t{1} << (port % 64);
@@ -127,33 +129,39 @@ class TcpModule final : public TracingModule<tcp_bpf> {
     if (Status st = add_listen_overflow_hooks(hooks, features); !st) return st;
     if (Status st = prepare(hooks, features); !st) return st;
     if (Status st = load(); !st) return st;
+    if (Status st = native_buckets::fill_table(s->maps.tcp_hist_table, layout_); !st) return st;
     return attach();
   }
 
   Status read(ModuleReading& out) override {
-    Reading r(workloads_ != nullptr, !options_.ports.empty());
+    Reading r(workloads_ != nullptr, !options_.ports.empty(), layout_);
     double overflow = 0;
     // Every family has series from the start (zeros of the events without a workload), so that
     // rates and ratios have something to compute on a node where nothing happened yet.
-    const std::vector<double> zeros(TCP_ROW_SLOTS, 0);
+    const std::vector<double> zeros(row_slots_, 0);
     for (uint8_t family = 0; family < TCP_FAMILY_COUNT; ++family)
       r.add_row(own_labels(family, 0), workload_labels(TCP_CGROUP_NONE), zeros.data());
 
-    Status st = read_percpu_map<tcp_row_key, tcp_row>(
-        bpf_map__fd(bpf()->maps.tcp_rows), [&](const tcp_row_key& k, const tcp_row& row) {
-          const std::vector<double> v(row.slot, row.slot + TCP_ROW_SLOTS);
-          r.add_row(own_labels(k.family, k.port), workload_labels(k.cgroup_id), v.data());
-          if (k.cgroup_id == TCP_CGROUP_OVERFLOW) overflow += observations(v);
-        });
+    const size_t row_bytes = row_slots_ * sizeof(uint64_t);
+    Status st = read_percpu_map(bpf_map__fd(bpf()->maps.tcp_rows), sizeof(tcp_row_key), row_bytes,
+                                [&](const void* key, const uint64_t* row) {
+                                  tcp_row_key k;
+                                  std::memcpy(&k, key, sizeof k);
+                                  const std::vector<double> v(row, row + row_slots_);
+                                  r.add_row(own_labels(k.family, k.port), workload_labels(k.cgroup_id), v.data());
+                                  if (k.cgroup_id == TCP_CGROUP_OVERFLOW) overflow += observations(v);
+                                });
     if (!st) return st.error().wrap("read tcp_rows");
     if (workloads_) {
       std::vector<workload::Workloads::Sample> samples;
       std::vector<tcp_row_key> keys;
-      st = read_shared_map<tcp_row_key, tcp_row>(
-          bpf_map__fd(bpf()->maps.tcp_workload_rows), [&](const tcp_row_key& k, const tcp_row& row) {
-            samples.push_back({k.cgroup_id, own_labels(k.family, k.port), {row.slot, row.slot + TCP_ROW_SLOTS}});
-            keys.push_back(k);
-          });
+      st = read_shared_map(bpf_map__fd(bpf()->maps.tcp_workload_rows), sizeof(tcp_row_key), row_bytes,
+                           [&](const void* key, const uint64_t* row) {
+                             tcp_row_key k;
+                             std::memcpy(&k, key, sizeof k);
+                             samples.push_back({k.cgroup_id, own_labels(k.family, k.port), {row, row + row_slots_}});
+                             keys.push_back(k);
+                           });
       if (!st) return st.error().wrap("read tcp_workload_rows");
       const auto rollup = workloads_->rollup("tcp_rows", samples);
       const size_t own = own_labels(0, 0).size();
@@ -175,7 +183,7 @@ class TcpModule final : public TracingModule<tcp_bpf> {
   // The families of one reading, filled row by row.
   class Reading {
    public:
-    Reading(bool attributed, bool ports)
+    Reading(bool attributed, bool ports, const native_buckets::Layout& layout)
         : attributed_(attributed),
           ports_(ports),
           retransmits_(counter_family("bpfex_tcp_retransmits_total", kRetransmitsHelp, names({"family"}))),
@@ -184,11 +192,11 @@ class TcpModule final : public TracingModule<tcp_bpf> {
                                       names({"family", "direction", "result"}))),
           overflows_(counter_family("bpfex_tcp_listen_overflows_total", kOverflowsHelp, names({"family"}))),
           latency_("bpfex_tcp_connect_latency_seconds", kLatencyHelp, names({"family"})) {
-      histogram_.upper_bounds = tcp::connect_latency_bounds_seconds();
+      histogram_.layout = layout;
     }
 
     // owner: family[, port]; workload: the four workload label values when attributed, else empty;
-    // slots: TCP_ROW_SLOTS values.
+    // slots: a row's values, TCP_SLOT_BUCKET0 + the layout's slots.
     void add_row(const LabelValues& owner, const LabelValues& workload, const double* slots) {
       for (const tcp::CounterSeries& c : tcp::counter_series()) {
         LabelValues labels = {owner[0]};
@@ -200,7 +208,9 @@ class TcpModule final : public TracingModule<tcp_bpf> {
       }
       LabelValues labels = owner;
       labels.insert(labels.end(), workload.begin(), workload.end());
-      histogram_.counts.assign(slots + TCP_SLOT_BUCKET0, slots + TCP_SLOT_BUCKET0 + TCP_CONNECT_BUCKETS + 1);
+      histogram_.counts.clear();
+      for (uint32_t i = 0; i < histogram_.layout.slots(); ++i)
+        histogram_.counts.push_back(static_cast<uint64_t>(slots[TCP_SLOT_BUCKET0 + i]));
       histogram_.sum = slots[TCP_SLOT_CONNECT_SUM] / 1e9;
       latency_.add(labels, histogram_);
     }
@@ -245,7 +255,7 @@ class TcpModule final : public TracingModule<tcp_bpf> {
       "SYNs and handshake-completing ACKs dropped because the listener's accept queue was full (the kernel's "
       "ListenOverflows).";
   static constexpr const char* kLatencyHelp =
-      "Time from sending a SYN (connect) to ESTABLISHED, for active opens that were established. Log2 buckets.";
+      "Time from sending a SYN (connect) to ESTABLISHED, for active opens that were established.";
 
   // A hook observed through a tracepoint, its programs named <prefix>_{tp_btf,raw_tp,tracepoint}.
   static Hook tracepoint_hook(std::string name, const std::string& prefix, const std::string& category,
@@ -312,6 +322,8 @@ class TcpModule final : public TracingModule<tcp_bpf> {
   }
 
   Options options_;
+  native_buckets::Layout layout_;
+  size_t row_slots_ = TCP_SLOT_BUCKET0;       // u64 slots of a row: TCP_SLOT_BUCKET0 + layout_.slots()
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
   bool listen_overflows_ = false;
 };

@@ -1,6 +1,6 @@
 // Pieces of the tcp module with no kernel in them, exposed for unit tests: the label values of each
-// kernel counter (the table kernel/tcp.h defines once), the connect latency buckets (the BPF side's
-// own rule) and the ports option.
+// kernel counter (the table kernel/tcp.h defines once) and the ports option. (The connect latency
+// buckets are every latency histogram's: metrics/native_buckets.h.)
 #pragma once
 
 #include <cstdint>
@@ -22,11 +22,6 @@ const std::vector<CounterSeries>& counter_series();
 
 // "ipv4", "ipv6" for the kernel's family index; "other" for anything else.
 std::string_view family_label(uint8_t family);
-
-// Connect latency bucket upper bounds in seconds (le=2^13 ns .. 2^37 ns), ascending, without +Inf.
-std::vector<double> connect_latency_bounds_seconds();
-// The bucket index the kernel puts a latency of ns in (the last, TCP_CONNECT_BUCKETS, is +Inf).
-uint32_t connect_bucket_index(uint64_t ns);
 
 // An entry of the ports option: a port number 1..65535, in decimal. nullopt when it is not.
 std::optional<uint16_t> parse_port(std::string_view text);

@@ -24,19 +24,20 @@ double add_rollup(ScalarFamily& family, const Workloads::Rollup& rollup) {
   return capped;
 }
 
-std::vector<double> histogram_values(const unsigned long long* counts, size_t buckets, double sum) {
-  std::vector<double> v(counts, counts + buckets);
+std::vector<double> histogram_values(const uint64_t* counts, size_t slots, double sum) {
+  std::vector<double> v(counts, counts + slots);
   v.push_back(sum);
   return v;
 }
 
-double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, const std::vector<double>& upper_bounds) {
+double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, const native_buckets::Layout& layout) {
   double capped = 0;
   HistogramData data;
-  data.upper_bounds = upper_bounds;
+  data.layout = layout;
   for (const auto& s : rollup.series) {
     if (s.values.empty()) continue;
-    data.counts.assign(s.values.begin(), s.values.end() - 1);
+    data.counts.clear();
+    for (auto v = s.values.begin(); v + 1 < s.values.end(); ++v) data.counts.push_back(static_cast<uint64_t>(*v));
     data.sum = s.values.back();
     family.add(s.labels, data);
     for (size_t i = 0; i + 1 < s.capped.size(); ++i) capped += s.capped[i];

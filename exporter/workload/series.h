@@ -20,11 +20,11 @@ std::vector<std::string> with_workload_labels(std::vector<std::string> names);
 LabelValues with_other_workload(LabelValues values);
 
 // Adds a rollup's series to a family; returns the observations in "other" because max_workloads was
-// reached (label overflow). A histogram's values are its bucket counts (+Inf last) and then its sum.
+// reached (label overflow). A histogram's values are its slot counts and then its sum.
 double add_rollup(ScalarFamily& family, const Workloads::Rollup& rollup);
-double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, const std::vector<double>& upper_bounds);
-// A histogram's values as a rollup sample: bucket counts, then the sum.
-std::vector<double> histogram_values(const unsigned long long* counts, size_t buckets, double sum);
+double add_rollup(HistogramFamily& family, const Workloads::Rollup& rollup, const native_buckets::Layout& layout);
+// A histogram's values as a rollup sample: its slot counts, then the sum.
+std::vector<double> histogram_values(const uint64_t* counts, size_t slots, double sum);
 
 // One label of the module's own capped at `cap` distinct values, first come first served, the rest
 // "other" (labels/overflow.h: real values are made distinct from it first). A value keeps its answer

@@ -1,5 +1,5 @@
-/* Small helpers shared by every bpfex BPF program (kernel side only; kernel/log2_histogram.h holds
- * the one rule shared with user space). */
+/* Small helpers shared by every bpfex BPF program (kernel side only; kernel/native_histogram.h
+ * holds the bucket rule shared with user space). */
 #ifndef BPFEX_BPF_H
 #define BPFEX_BPF_H
 
@@ -16,6 +16,22 @@ static __always_inline void *bpfex_lookup_or_init(void *map, const void *key, co
 	void *val = bpf_map_lookup_elem(map, key);
 	if (val)
 		return val;
+	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* The same for rows whose size is set at load (histogram rows): the zeroed value comes from entry 0
+ * of zero_map, an ARRAY of one value of that size, and is looked up only when the key is new. */
+static __always_inline void *bpfex_lookup_or_init_zeroed(void *map, const void *key, void *zero_map)
+{
+	__u32 index = 0;
+	void *val = bpf_map_lookup_elem(map, key), *zero;
+
+	if (val)
+		return val;
+	zero = bpf_map_lookup_elem(zero_map, &index);
+	if (!zero)
+		return NULL;
 	bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
 	return bpf_map_lookup_elem(map, key);
 }

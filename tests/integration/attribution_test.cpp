@@ -52,7 +52,7 @@ double sum_where(const Families& families, const std::string& metric, size_t lab
       if (m.label.at(label).value != value) continue;
       if (cgroup && m.label.back().value != *cgroup) continue;
       REQUIRE(m.label.back().name == "cgroup");
-      sum += m.counter.value;
+      sum += m.value;
     }
   }
   return sum;
@@ -250,7 +250,7 @@ double execs_of(const Families& f, const std::string& comm, const workload::Work
     for (const auto& m : fam.metric)
       if (m.label[0].value == comm && m.label[1].value == key[0] && m.label[2].value == key[1] &&
           m.label[3].value == key[2] && m.label[4].value == key[3])
-        sum += m.counter.value;
+        sum += m.value;
   }
   return sum;
 }

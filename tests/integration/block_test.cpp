@@ -142,7 +142,7 @@ struct Series {
   uint64_t requests = 0;
   double sum = 0;
   double bytes = 0;
-  std::vector<prometheus::ClientMetric::Bucket> buckets;
+  std::vector<Histogram::Bucket> buckets;
 };
 
 Series series(const Families& families, const std::string& device, const std::string& op) {
@@ -153,9 +153,9 @@ Series series(const Families& families, const std::string& device, const std::st
       if (f.name == "bpfex_block_io_latency_seconds") {
         s.requests = m.histogram.sample_count;
         s.sum = m.histogram.sample_sum;
-        s.buckets = m.histogram.bucket;
+        s.buckets = m.histogram.classic_buckets();
       } else if (f.name == "bpfex_block_io_bytes_total") {
-        s.bytes = m.counter.value;
+        s.bytes = m.value;
       }
     }
   }

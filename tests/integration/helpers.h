@@ -97,7 +97,7 @@ inline double value_of(const Families& families, const std::string& name, const 
       if (m.label.size() != labels.size()) continue;
       bool match = true;
       for (size_t i = 0; i < labels.size(); ++i) match = match && m.label[i].value == labels[i];
-      if (match) return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+      if (match) return m.value;
     }
   }
   return 0;

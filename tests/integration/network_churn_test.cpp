@@ -44,7 +44,7 @@ std::map<std::string, Totals> totals_by_interface(const Families& families) {
     for (const auto& m : f.metric) {
       Totals& t = out[m.label[0].value];
       const bool rx = m.label[1].value == "rx";
-      (is_bytes ? (rx ? t.rx_bytes : t.tx_bytes) : (rx ? t.rx_packets : t.tx_packets)) += m.counter.value;
+      (is_bytes ? (rx ? t.rx_bytes : t.tx_bytes) : (rx ? t.rx_packets : t.tx_packets)) += m.value;
     }
   }
   return out;
@@ -57,7 +57,7 @@ double counted_before_attach(const Families& families) {
   for (const auto& f : families)
     if (f.name == "bpfex_network_packets_total")
       for (const auto& m : f.metric)
-        if (m.label[2].value == "unknown") n += m.counter.value;
+        if (m.label[2].value == "unknown") n += m.value;
   return n;
 }
 

@@ -55,7 +55,7 @@ Totals module_totals(const Families& families, const std::string& dev) {
     for (const auto& m : f.metric) {
       if (m.label[0].value != dev) continue;
       const bool rx = m.label[1].value == "rx";
-      (is_bytes ? (rx ? t.rx_bytes : t.tx_bytes) : (rx ? t.rx_packets : t.tx_packets)) += m.counter.value;
+      (is_bytes ? (rx ? t.rx_bytes : t.tx_bytes) : (rx ? t.rx_packets : t.tx_packets)) += m.value;
     }
   }
   return t;

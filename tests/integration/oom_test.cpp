@@ -151,7 +151,7 @@ double total(const Families& families, const std::string& name) {
   double sum = 0;
   for (const auto& f : families)
     if (f.name == name)
-      for (const auto& m : f.metric) sum += m.counter.value;
+      for (const auto& m : f.metric) sum += m.value;
   return sum;
 }
 
@@ -210,7 +210,7 @@ TEST_CASE("oom: a process past its memory limit is killed once, counted +1 under
     if (f.name == "bpfex_oom_kills_total")
       for (const auto& s : f.metric) {
         REQUIRE(s.label.size() == 4);  // namespace, pod, container, cgroup
-        if (s.label[3].value == slice + "/hog.service") ours += s.counter.value;
+        if (s.label[3].value == slice + "/hog.service") ours += s.value;
       }
   CHECK(ours == 1);
   CHECK(total(after, "bpfex_oom_kills_total") - total(before, "bpfex_oom_kills_total") == 1);

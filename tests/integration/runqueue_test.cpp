@@ -28,19 +28,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Histogram {
+struct Waits {
   uint64_t count = 0;
   double sum = 0;
-  std::vector<prometheus::ClientMetric::Bucket> buckets;
+  std::vector<bpfex::Histogram::Bucket> buckets;
 };
 
 // The runqueue histogram whose cgroup label is `cgroup` (nullopt: the node's, without workload labels).
-Histogram latency(const Families& families, const std::optional<std::string>& cgroup = std::nullopt) {
+Waits latency(const Families& families, const std::optional<std::string>& cgroup = std::nullopt) {
   for (const auto& f : families) {
     if (f.name != "bpfex_runqueue_latency_seconds") continue;
     for (const auto& m : f.metric) {
       if (cgroup ? (m.label.empty() || m.label.back().value != *cgroup) : !m.label.empty()) continue;
-      return {m.histogram.sample_count, m.histogram.sample_sum, m.histogram.bucket};
+      return {m.histogram.sample_count, m.histogram.sample_sum, m.histogram.classic_buckets()};
     }
   }
   return {};
@@ -163,7 +163,7 @@ const std::string kNodeOnly = "    by_workload: false\n";
 int last_cpu() { return static_cast<int>(std::thread::hardware_concurrency()) - 1; }
 
 // The upper bound of the bucket holding the q-quantile of h (cumulative counts).
-double quantile_bound(const Histogram& h, double q) {
+double quantile_bound(const Waits& h, double q) {
   for (const auto& b : h.buckets)
     if (static_cast<double>(b.cumulative_count) >= q * static_cast<double>(h.count)) return b.upper_bound;
   return INFINITY;
@@ -176,12 +176,12 @@ TEST_CASE("runqueue: N wakeups of a uniquely named thread are exactly its switch
   const std::string comm = unique_comm();
   auto m = start_module(module_config("runqueue", comms_option(comm) + kNodeOnly), features);
   TaskUnderTest task(comm);
-  const Histogram before = latency(m.read().families);
+  const Waits before = latency(m.read().families);
   const SchedStat s0 = task.schedstat();
   constexpr int kWakeups = 40;
   for (int i = 0; i < kWakeups; ++i) task.command('w');
   const SchedStat s1 = task.schedstat();
-  const Histogram after = latency(m.read().families);
+  const Waits after = latency(m.read().families);
 
   const uint64_t switch_ins = s1.switch_ins - s0.switch_ins;
   INFO("switch-ins by the kernel's accounting: " << switch_ins);
@@ -204,11 +204,11 @@ TEST_CASE("runqueue: a thread sharing one CPU with a hog waits the hog's time sl
   // The task spins 400 ms of its own CPU time on the last CPU while the hog spins there too: it
   // gets about half the CPU, and waits while the hog runs its slices.
   TaskUnderTest task(comm, last_cpu(), true, 400);
-  const Histogram before = latency(m.read().families);
+  const Waits before = latency(m.read().families);
   const SchedStat s0 = task.schedstat();
   task.command('s');
   const SchedStat s1 = task.schedstat();
-  const Histogram after = latency(m.read().families);
+  const Waits after = latency(m.read().families);
 
   const uint64_t switch_ins = s1.switch_ins - s0.switch_ins;
   const double waited = static_cast<double>(s1.wait_ns - s0.wait_ns) / 1e9;
@@ -230,7 +230,7 @@ TEST_CASE("runqueue: a thread sharing one CPU with a hog waits the hog's time sl
   // Each wait is one slice of the hog (a few ms: the scheduler's base slice, rounded to ticks). The
   // median wait's bucket is within a factor of 4 of the mean wait either way, never in the
   // microsecond buckets a mere wakeup lands in.
-  Histogram delta{count, sum, after.buckets};
+  Waits delta{count, sum, after.buckets};
   for (size_t i = 0; i < delta.buckets.size(); ++i)
     delta.buckets[i].cumulative_count -= before.buckets.empty() ? 0 : before.buckets[i].cumulative_count;
   const double mean = sum / static_cast<double>(count);

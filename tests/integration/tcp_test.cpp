@@ -188,7 +188,7 @@ double sum_of(const Families& families, const std::string& name, const std::map<
         for (const auto& l : m.label) found = found || (l.name == k && l.value == v);
         ok = ok && found;
       }
-      if (ok) sum += m.counter.value;
+      if (ok) sum += m.value;
     }
   }
   return sum;
@@ -206,6 +206,7 @@ struct Latency {
   uint64_t count = 0;
   double sum = 0;
   std::map<double, uint64_t> cumulative;
+  std::map<int32_t, uint64_t> native;  // Prometheus' native bucket index -> observations (non-zero only)
 };
 Latency latency_of(const Families& families, const std::map<std::string, std::string>& match) {
   Latency out;
@@ -221,7 +222,9 @@ Latency latency_of(const Families& families, const std::map<std::string, std::st
       if (!ok) continue;
       out.count += m.histogram.sample_count;
       out.sum += m.histogram.sample_sum;
-      for (const auto& b : m.histogram.bucket) out.cumulative[b.upper_bound] += b.cumulative_count;
+      for (const auto& b : m.histogram.classic_buckets()) out.cumulative[b.upper_bound] += b.cumulative_count;
+      for (uint32_t slot = 0; slot < m.histogram.counts.size(); ++slot)
+        if (m.histogram.counts[slot] > 0) out.native[m.histogram.layout.native_index(slot)] += m.histogram.counts[slot];
     }
   }
   return out;
@@ -377,7 +380,7 @@ TEST_CASE("tcp: N connects are N active and N passive opens, established, each w
     INFO("client port " << port[i] << " (connect " << i - 3 << "): latency " << l.sum << " s");
     CHECK(l.count == 1);
     CHECK(l.sum > 0);
-    CHECK(l.cumulative.at(std::ldexp(1.0, 27) / 1e9) == 1);  // under 134 ms
+    CHECK(l.cumulative.at(0.125) == 1);  // at most 125 ms
   }
   CHECK(latency_of(f, {{"port", port_label(port[0])}}).count ==
         latency_of(before, {{"port", port_label(port[0])}}).count);
@@ -460,11 +463,13 @@ TEST_CASE("tcp: a lost SYN puts the connect latency in the bucket of the kernel'
   const Latency l = latency_of(f, {{"family", "ipv4"}, {"port", port_label(port[1])}});
   CHECK(l.count == 1);
   // SYN, lost; the retransmit 1 s later (TCP_TIMEOUT_INIT) is answered: 1 s plus a round trip, in
-  // the bucket le=2^30 ns (1.074 s) and not the one before (0.537 s).
+  // the classic bucket le=2 s and not le=1 s, and in the native bucket (1, 2^(1/2)] s (schema 1).
   CHECK(l.sum >= 1.0);
-  CHECK(l.sum < std::ldexp(1.0, 30) / 1e9);
-  CHECK(l.cumulative.at(std::ldexp(1.0, 29) / 1e9) == 0);
-  CHECK(l.cumulative.at(std::ldexp(1.0, 30) / 1e9) == 1);
+  CHECK(l.sum < std::sqrt(2.0));
+  CHECK(l.cumulative.at(1.0) == 0);
+  CHECK(l.cumulative.at(2.0) == 1);
+  CHECK(l.native.size() == 1);
+  CHECK(l.native.count(1) == 1);
   // The SYN retransmit is a retransmit, as RetransSegs counts it.
   CHECK(a1 - a0 == 1);
   CHECK(sum_of(f, "bpfex_tcp_retransmits_total", {{"port", port_label(port[1])}}) == 1);

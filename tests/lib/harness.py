@@ -577,11 +577,12 @@ class Prometheus:
                          for t in body.get("data", {}).get("activeTargets", []))
 
 
-def start_prometheus(workdir: Path, targets: Sequence[str], port: int | None = None) -> Prometheus:
+def start_prometheus(workdir: Path, targets: Sequence[str], port: int | None = None, name: str = "prometheus",
+                     args: Sequence[str] = ()) -> Prometheus:
     """Prometheus scraping `targets` (host:port) as job "bpfex" every second, its data and log in
-    workdir."""
+    workdir (files named after name); args: more flags (--enable-feature=native-histograms)."""
     port = port or free_ports(1)[0]
-    config = workdir / "prometheus.yml"
+    config = workdir / f"{name}.yml"
     config.write_text(f"""global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -591,9 +592,9 @@ scrape_configs:
     static_configs:
       - targets: {json.dumps(list(targets))}
 """)
-    daemon = Daemon("prometheus", ["prometheus", f"--config.file={config}",
-                                   f"--storage.tsdb.path={workdir / 'prometheus-data'}",
-                                   f"--web.listen-address=127.0.0.1:{port}"], workdir / "prometheus.log")
+    daemon = Daemon(name, ["prometheus", f"--config.file={config}",
+                           f"--storage.tsdb.path={workdir / (name + '-data')}",
+                           f"--web.listen-address=127.0.0.1:{port}", *args], workdir / f"{name}.log")
     return Prometheus(daemon, port)
 
 

@@ -186,8 +186,10 @@ TEST_CASE("block config: valid options and errors with line, column and key") {
         "3:25 modules.block.include_queue_time: expected true or false, got \"sometimes\"");
   CHECK(only_error("block", "    max_devices: 0\n") ==
         "3:18 modules.block.max_devices: must be between 1 and 65536, got 0");
-  CHECK(only_error("block", "    min_bucket: 1ns\n    max_bucket: 1s\n") ==
-        "4:17 modules.block.max_bucket: at most 28 buckets: max_bucket may be at most 2^27ns for this min_bucket");
+  // 1ns rounds down to the lowest classic bound, 2^-30s: 60 buckets at the default schema.
+  CHECK(valid("block", "    min_bucket: 1ns\n    max_bucket: 1s\n"));
+  CHECK(only_error("block", "    max_bucket: 2000s\n") ==
+        "3:17 modules.block.max_bucket: bucket bound \"2000s\" is above the limit of 2^10s (1024s, about 17m)");
   CHECK(only_error("block", "    device: vda\n") == "3:5 modules.block.device: unknown key");
 }
 
@@ -198,9 +200,10 @@ TEST_CASE("runqueue config: valid options and errors with line, column and key")
         "3:17 modules.runqueue.comms: task name \"waytoolongforacomm\" is longer than 15 bytes (the kernel truncates "
         "task names there)");
   CHECK(only_error("runqueue", "    min_bucket: 1ms\n    max_bucket: 1us\n") ==
-        "4:17 modules.runqueue.max_bucket: max_bucket must not be below min_bucket (1ms)");
-  CHECK(only_error("runqueue", "    min_bucket: 1ns\n    max_bucket: 2s\n") ==
-        "4:17 modules.runqueue.max_bucket: at most 30 buckets: max_bucket may be at most 2^29ns for this min_bucket");
+        "4:17 modules.runqueue.max_bucket: max_bucket must be above min_bucket (1ms)");
+  // Both round to 2^-10s: an empty range.
+  CHECK(only_error("runqueue", "    min_bucket: 1ms\n    max_bucket: 976us\n") ==
+        "4:17 modules.runqueue.max_bucket: max_bucket must be above min_bucket (1ms)");
   CHECK(only_error("runqueue", "    max_workload_rows: -1\n") ==
         "3:24 modules.runqueue.max_workload_rows: expected an unsigned integer, got \"-1\"");
   CHECK(only_error("runqueue", "    include: [read]\n") == "3:5 modules.runqueue.include: unknown key");

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "exposition/compression.h"
 #include "http/listen_address.h"
 #include "http/server.h"
 
@@ -9,6 +10,12 @@ namespace {
 
 ModuleStatus status(std::string name, bool enabled, bool up, std::string reason = "") {
   return ModuleStatus{std::move(name), enabled, up, std::move(reason), {}};
+}
+
+std::shared_ptr<const Snapshot> snapshot_of_up(std::vector<std::pair<std::string, std::string>> problems = {}) {
+  auto up = gauge_family("up", "Whether it is up.");
+  up.add({}, 1);
+  return std::make_shared<const Snapshot>(Families{up.build()}, std::move(problems));
 }
 
 }  // namespace
@@ -37,9 +44,49 @@ TEST_CASE("HTTP routing: paths and methods") {
 TEST_CASE("/metrics serves the latest published snapshot") {
   SnapshotStore snapshots;
   HttpServer http(snapshots, {}, "/metrics");
-  CHECK(http.route("GET", "/metrics").body.empty());
-  snapshots.publish(std::make_shared<const Snapshot>(Snapshot{"up 1\n"}));
-  CHECK(http.route("GET", "/metrics").body == "up 1\n");
+  CHECK(http.route("GET", "/metrics").payload().empty());
+  snapshots.publish(snapshot_of_up());
+  CHECK(http.route("GET", "/metrics").payload() == "# HELP up Whether it is up.\n# TYPE up gauge\nup 1\n");
+}
+
+TEST_CASE("/metrics: the format and encoding follow Accept and Accept-Encoding, the body is the snapshot's own") {
+  SnapshotStore snapshots;
+  HttpServer http(snapshots, {}, "/metrics");
+  snapshots.publish(snapshot_of_up());
+  auto header = [](const HttpServer::Response& r, const std::string& name) -> std::string {
+    for (const auto& [k, v] : r.headers)
+      if (k == name) return v;
+    return "";
+  };
+  auto plain = http.route("GET", "/metrics");
+  CHECK(plain.content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(header(plain, "Content-Encoding").empty());
+  CHECK(header(plain, "Vary") == "Accept, Accept-Encoding");
+
+  auto om = http.route("GET", "/metrics", "application/openmetrics-text;version=1.0.0", "gzip");
+  CHECK(om.content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8");
+  CHECK(header(om, "Content-Encoding") == "gzip");
+  auto om_text = gunzip(om.payload());
+  REQUIRE(om_text);
+  CHECK(om_text.value() == "# TYPE up gauge\n# HELP up Whether it is up.\nup 1.0\n# EOF\n");
+
+  auto pb =
+      http.route("GET", "/metrics",
+                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,"
+                 "text/plain;version=0.0.4;q=0.3");
+  CHECK(pb.content_type ==
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited");
+  CHECK(pb.payload() == snapshots.latest()->body({BodyKind::protobuf, Encoding::identity}));
+  // Served from the snapshot, not copied into the response: every scraper gets the same bytes.
+  CHECK(pb.payload().data() == http.route("GET", "/metrics",
+                                          "application/vnd.google.protobuf;"
+                                          "proto=io.prometheus.client.MetricFamily;encoding=delimited")
+                                   .payload()
+                                   .data());
+  CHECK(http.route("GET", "/metrics", "garbage;;;,", "br").content_type == "text/plain; version=0.0.4; charset=utf-8");
+  CHECK(snapshots.wanted_lately({BodyKind::protobuf, Encoding::identity}));
+  CHECK(snapshots.wanted_lately({BodyKind::openmetrics, Encoding::gzip}));
+  CHECK_FALSE(snapshots.wanted_lately({BodyKind::protobuf, Encoding::gzip}));
 }
 
 TEST_CASE("/healthz is 503 with the reason when an enabled module is down") {
@@ -54,13 +101,12 @@ TEST_CASE("/healthz is 503 with the reason when an enabled module is down") {
 TEST_CASE("/healthz is 503 and the landing page says why while a running module is unhealthy, 200 once it is not") {
   SnapshotStore snapshots;
   HttpServer http(snapshots, {status("network", true, true)}, "/metrics");
-  Snapshot bad{"up 1\n", {{"network", "interface eth0: bpfex's tc filter was removed by someone else"}}};
-  snapshots.publish(std::make_shared<const Snapshot>(bad));
+  snapshots.publish(snapshot_of_up({{"network", "interface eth0: bpfex's tc filter was removed by someone else"}}));
   auto r = http.route("GET", "/healthz");
   CHECK(r.status == 503);
   CHECK(r.body.find("module network is unhealthy: interface eth0: bpfex's tc filter was removed") != std::string::npos);
   CHECK(http.route("GET", "/").body.find("unhealthy: interface eth0") != std::string::npos);
-  snapshots.publish(std::make_shared<const Snapshot>(Snapshot{"up 1\n", {}}));
+  snapshots.publish(snapshot_of_up());
   CHECK(http.route("GET", "/healthz").status == 200);
 }
 

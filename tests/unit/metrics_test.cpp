@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -12,7 +13,7 @@ using namespace bpfex;
 
 namespace {
 
-const prometheus::ClientMetric* find(const prometheus::MetricFamily& f, const std::string& label_value) {
+const Metric* find(const MetricFamily& f, const std::string& label_value) {
   for (const auto& m : f.metric)
     if (!m.label.empty() && m.label[0].value == label_value) return &m;
   return nullptr;
@@ -25,22 +26,41 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-}  // namespace
+// A histogram of schema 0 over 2^-20..2^-18 s (classic bounds 0.95, 1.9 and 3.8 us): slots are the
+// zero bucket, the native buckets (2^-20, 2^-19] and (2^-19, 2^-18], and the overflow.
+const native_buckets::Layout kSmall{0, -20, -18};
 
-TEST_CASE("exposition of a fixed snapshot matches the golden file") {
+Families fixed_families() {
   auto execs = counter_family("bpfex_exec_total", "Successful execs.", {"comm"});
   execs.add({"bash"}, 3);
   execs.add({"true"}, 25);
   execs.add({"with\"quote\\and\nnewline"}, 1);
-  auto up = gauge_family("bpfex_module_up", "Module state.\nSecond line with a \\ backslash.", {"module"});
+  auto up =
+      gauge_family("bpfex_module_up", "Module state.\nSecond line with a \\ backslash and \"quotes\".", {"module"});
   up.add({"exec"}, 1);
+  auto poll = gauge_family("bpfex_poll_duration_seconds", "Time the last poll took.", {"module"});
+  poll.add({"exec"}, 0.000123);
   HistogramFamily lat("bpfex_example_latency_seconds", "Example histogram.", {"syscall"});
-  lat.add({"read"}, HistogramData{{1e-6, 2e-6, 4e-6}, {1, 0, 2, 1}, 0.000123});
-  Families fams = {execs.build(), up.build(), lat.build()};
-  const std::string text = serialize_text(fams);
-  const std::string golden_path = BPFEX_SOURCE_DIR "/tests/unit/golden/exposition.txt";
+  lat.add({"read"}, HistogramData{kSmall, {1, 0, 2, 1}, 0.000123});
+  auto bytes = counter_family("bpfex_example_bytes_total", "Bytes.");
+  bytes.add({}, 1234567);
+  return {execs.build(), up.build(), poll.build(), lat.build(), bytes.build()};
+}
+
+void check_golden(const std::string& name, const std::string& text) {
+  const std::string golden_path = BPFEX_SOURCE_DIR "/tests/unit/golden/" + name;
   if (std::getenv("BPFEX_UPDATE_GOLDEN")) std::ofstream(golden_path) << text;
   CHECK(text == read_file(golden_path));
+}
+
+}  // namespace
+
+TEST_CASE("text 0.0.4 of a fixed snapshot matches the golden file") {
+  check_golden("exposition.txt", serialize_text(fixed_families()));
+}
+
+TEST_CASE("OpenMetrics 1.0.0 of a fixed snapshot matches the golden file") {
+  check_golden("exposition.openmetrics.txt", serialize_openmetrics(fixed_families()));
 }
 
 TEST_CASE("label values that repair to the same text are merged, not duplicated") {
@@ -51,38 +71,78 @@ TEST_CASE("label values that repair to the same text are merged, not duplicated"
   f.add({"other"}, 4);  // overflow bucket and a program literally named "other"
   auto built = f.build();
   REQUIRE(built.metric.size() == 2);
-  CHECK(find(built, "a\xEF\xBF\xBD")->counter.value == 5);
-  CHECK(find(built, "other")->counter.value == 5);
+  CHECK(find(built, "a\xEF\xBF\xBD")->value == 5);
+  CHECK(find(built, "other")->value == 5);
 }
 
-TEST_CASE("histogram buckets become cumulative, +Inf holds everything") {
+TEST_CASE("histograms: classic buckets are cumulative at every power of two of seconds, +Inf holds everything") {
   HistogramFamily h("x_seconds", "x", {"k"});
-  h.add({"a"}, HistogramData{{1, 2}, {1, 2, 3}, 10});
-  h.add({"a"}, HistogramData{{1, 2}, {1, 0, 0}, 1});
+  h.add({"a"}, HistogramData{kSmall, {1, 2, 3, 4}, 10});
+  h.add({"a"}, HistogramData{kSmall, {1, 0, 0, 0}, 1});
   auto f = h.build();
   REQUIRE(f.metric.size() == 1);
   const auto& hist = f.metric[0].histogram;
-  REQUIRE(hist.bucket.size() == 3);
-  CHECK(hist.bucket[0].cumulative_count == 2);
-  CHECK(hist.bucket[1].cumulative_count == 4);
-  CHECK(hist.bucket[2].cumulative_count == 7);
-  CHECK(std::isinf(hist.bucket[2].upper_bound));
-  CHECK(hist.sample_count == 7);
+  const auto buckets = hist.classic_buckets();
+  REQUIRE(buckets.size() == 4);
+  CHECK(buckets[0].cumulative_count == 2);  // the zero bucket: le = 2^-20
+  CHECK(buckets[0].upper_bound == std::ldexp(1.0, -20));
+  CHECK(buckets[1].cumulative_count == 4);
+  CHECK(buckets[2].cumulative_count == 7);
+  CHECK(buckets[2].upper_bound == std::ldexp(1.0, -18));
+  CHECK(buckets[3].cumulative_count == 11);  // + the overflow
+  CHECK(std::isinf(buckets[3].upper_bound));
+  CHECK(hist.sample_count == 11);
   CHECK(hist.sample_sum == 11);
 }
 
-TEST_CASE("bucket bounds are written in their shortest spelling; other labels and text untouched") {
-  // 2^13 ns in seconds: prometheus-cpp alone writes le="8.192000000000001e-06".
+TEST_CASE("histograms: at schema 2 a classic bucket sums 4 native buckets") {
+  const native_buckets::Layout l{2, -1, 1};  // 0.5 s, 1 s, 2 s; 8 native buckets
+  HistogramFamily h("x_seconds", "x");
+  h.add({}, HistogramData{l, {5, 1, 1, 1, 1, 2, 2, 2, 2, 7}, 0});
+  const auto buckets = h.build().metric[0].histogram.classic_buckets();
+  REQUIRE(buckets.size() == 4);
+  CHECK(buckets[0].cumulative_count == 5);
+  CHECK(buckets[1].cumulative_count == 9);
+  CHECK(buckets[2].cumulative_count == 17);
+  CHECK(buckets[3].cumulative_count == 24);
+}
+
+TEST_CASE("histograms never go down: a kernel row that restarts is offset as a whole") {
+  CounterGuard guard;
+  auto poll = [&](std::vector<uint64_t> counts, double sum) {
+    HistogramFamily h("x_seconds", "x", {"k"});
+    h.add({"a"}, HistogramData{kSmall, std::move(counts), sum});
+    Families fams = {h.build()};
+    guard.apply(fams);
+    return fams[0].metric[0].histogram;
+  };
+  poll({1, 5, 0, 0}, 2);
+  // The row was evicted and re-created; one bucket has grown past its old count meanwhile: it
+  // must not lose its old count just because it did not go down.
+  auto after = poll({0, 6, 1, 0}, 1);
+  CHECK(after.counts == std::vector<uint64_t>{1, 11, 1, 0});
+  CHECK(after.sample_count == 13);
+  CHECK(after.sample_sum == 3);
+  CHECK(poll({0, 7, 1, 0}, 1.5).counts == std::vector<uint64_t>{1, 12, 1, 0});
+}
+
+TEST_CASE("le values are Go's shortest %g of powers of two of seconds; other labels and text untouched") {
   HistogramFamily h("bpfex_x_seconds", "le=\"8.192000000000001e-06\" in help stays.", {"module", "syscall"});
-  h.add({"a", "le=\"0.30000000000000004\""}, HistogramData{{8192 / 1e9, 16384 / 1e9, 1}, {1, 0, 0, 0}, 0});
+  h.add({"a", "le=\"0.30000000000000004\""}, HistogramData{native_buckets::Layout{0, -17, 1}, {1}, 0});
   const std::string text = serialize_text({h.build()});
-  CHECK(text.find(R"(le="8.192e-06"} 1)") != std::string::npos);
-  CHECK(text.find(R"(le="1.6384e-05"} 1)") != std::string::npos);
+  CHECK(text.find(R"(le="7.62939453125e-06"} 1)") != std::string::npos);  // 2^-17
+  CHECK(text.find(R"(le="6.103515625e-05"} 1)") != std::string::npos);    // 2^-14
+  CHECK(text.find(R"(le="0.000244140625"} 1)") != std::string::npos);     // 2^-12
+  CHECK(text.find(R"(le="0.5"} 1)") != std::string::npos);
   CHECK(text.find(R"(le="1"} 1)") != std::string::npos);
+  CHECK(text.find(R"(le="2"} 1)") != std::string::npos);
   CHECK(text.find(R"(le="+Inf"} 1)") != std::string::npos);
   CHECK(text.find("8.192000000000001e-06\" in help stays.") != std::string::npos);
   CHECK(text.find(R"(syscall="le=\"0.30000000000000004\"")") != std::string::npos);
-  CHECK(text.find("e-06,") == std::string::npos);  // nothing else was cut or shifted
+  const std::string om = serialize_openmetrics({h.build()});
+  CHECK(om.find(R"(le="1.0"} 1)") != std::string::npos);
+  CHECK(om.find(R"(le="0.5"} 1)") != std::string::npos);
+  CHECK(om.find(R"(le="7.62939453125e-06"} 1)") != std::string::npos);
 }
 
 TEST_CASE("counters never go down when a map entry is evicted and re-created") {
@@ -94,13 +154,13 @@ TEST_CASE("counters never go down when a map entry is evicted and re-created") {
     guard.apply(fams);
     return fams[0];
   };
-  CHECK(find(poll({{"a", 10}, {"b", 5}}), "a")->counter.value == 10);
-  CHECK(find(poll({{"a", 12}, {"b", 6}}), "a")->counter.value == 12);
+  CHECK(find(poll({{"a", 10}, {"b", 5}}), "a")->value == 10);
+  CHECK(find(poll({{"a", 12}, {"b", 6}}), "a")->value == 12);
   auto after_eviction = poll({{"a", 3}});  // a was evicted and re-created; b is gone
-  CHECK(find(after_eviction, "a")->counter.value == 15);
+  CHECK(find(after_eviction, "a")->value == 15);
   REQUIRE(find(after_eviction, "b"));
-  CHECK(find(after_eviction, "b")->counter.value == 6);  // still reported at its last value
-  CHECK(find(poll({{"a", 4}, {"b", 1}}), "b")->counter.value == 7);
+  CHECK(find(after_eviction, "b")->value == 6);  // still reported at its last value
+  CHECK(find(poll({{"a", 4}, {"b", 1}}), "b")->value == 7);
 }
 
 TEST_CASE("with retire_vanished, vanished series are dropped and forgotten") {
@@ -114,13 +174,13 @@ TEST_CASE("with retire_vanished, vanished series are dropped and forgotten") {
   };
   poll({{"a", 10}, {"b", 5}});
   auto after = poll({{"a", 12}});  // b's interface was deleted
-  CHECK(find(after, "a")->counter.value == 12);
+  CHECK(find(after, "a")->value == 12);
   CHECK_FALSE(find(after, "b"));
   CHECK(guard.tracked_series() == 1);
   // A new b (same labels, say a re-created interface) starts over: no offset from the old one.
-  CHECK(find(poll({{"a", 13}, {"b", 2}}), "b")->counter.value == 2);
+  CHECK(find(poll({{"a", 13}, {"b", 2}}), "b")->value == 2);
   // Decreases of series still present are still guarded.
-  CHECK(find(poll({{"a", 1}, {"b", 3}}), "a")->counter.value == 14);
+  CHECK(find(poll({{"a", 1}, {"b", 3}}), "a")->value == 14);
 }
 
 TEST_CASE("a module restarted by a reload continues its counters: nothing lost, nothing twice") {
@@ -141,14 +201,37 @@ TEST_CASE("a module restarted by a reload continues its counters: nothing lost, 
   // counted too, and 2 of a new series c.
   guard.restart(family({{"a", 30}, {"c", 2}}));
   auto after = poll({{"a", 35}, {"c", 3}, {"b", 1}});
-  CHECK(find(after, "a")->counter.value == 125);  // 120 + (35 - 30)
-  CHECK(find(after, "b")->counter.value == 10);   // 9 + 1: absent from the baseline
-  CHECK(find(after, "c")->counter.value == 1);    // 3 - 2: the 2 were counted before the switch
+  CHECK(find(after, "a")->value == 125);  // 120 + (35 - 30)
+  CHECK(find(after, "b")->value == 10);   // 9 + 1: absent from the baseline
+  CHECK(find(after, "c")->value == 1);    // 3 - 2: the 2 were counted before the switch
   // Larger raw values than the old instance ever had are not mistaken for continuity.
-  CHECK(find(poll({{"a", 500}, {"c", 3}, {"b", 1}}), "a")->counter.value == 590);
+  CHECK(find(poll({{"a", 500}, {"c", 3}, {"b", 1}}), "a")->value == 590);
   // A restart with an empty baseline continues every series from its last value.
   guard.restart({});
-  CHECK(find(poll({{"a", 1}}), "a")->counter.value == 591);
+  CHECK(find(poll({{"a", 1}}), "a")->value == 591);
+}
+
+TEST_CASE("a reload that moves a histogram's bucket range carries its counts into the new layout") {
+  CounterGuard guard;
+  const native_buckets::Layout wider{0, -19, -17};  // zero bucket <= 2^-19 s, overflow > 2^-17 s
+  auto family = [](const native_buckets::Layout& layout, std::vector<uint64_t> counts, double sum) {
+    HistogramFamily h("h_seconds", "x", {"k"});
+    h.add({"a"}, HistogramData{layout, std::move(counts), sum});
+    return Families{h.build()};
+  };
+  Families old = family(kSmall, {1, 2, 3, 4}, 0.5);
+  guard.apply(old);
+  // The new instance's range starts one doubling higher and ends one higher: the old zero bucket
+  // and (2^-20, 2^-19] fall into the new zero bucket, (2^-19, 2^-18] is the new first bucket, the
+  // old overflow goes to the new bucket just above 2^-18. It counted one event before the switch.
+  guard.restart(family(wider, {0, 1, 0, 0}, 0.1));
+  Families now = family(wider, {0, 2, 0, 1}, 0.3);
+  guard.apply(now);
+  const Histogram& h = now[0].metric[0].histogram;
+  CHECK(h.layout == wider);
+  CHECK(h.counts == std::vector<uint64_t>{3, 4, 4, 1});
+  CHECK(h.sample_count == 12);  // 10 before, 2 new
+  CHECK(h.sample_sum == Approx(0.7));
 }
 
 TEST_CASE("gauges pass the guard untouched") {
@@ -161,7 +244,7 @@ TEST_CASE("gauges pass the guard untouched") {
   g.add({"a"}, 1);
   fams = {g.build()};
   guard.apply(fams);
-  CHECK(fams[0].metric[0].gauge.value == 1);
+  CHECK(fams[0].metric[0].value == 1);
 }
 
 TEST_CASE("per-CPU values are summed word by word over CPUs") {
@@ -180,8 +263,7 @@ TEST_CASE("process metrics describe this process") {
   Families fams = process_metrics();
   auto get = [&](const std::string& name) -> double {
     for (const auto& f : fams)
-      if (f.name == name)
-        return f.type == prometheus::MetricType::Counter ? f.metric[0].counter.value : f.metric[0].gauge.value;
+      if (f.name == name) return f.metric[0].value;
     FAIL("missing " << name);
     return 0;
   };

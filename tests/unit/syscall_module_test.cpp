@@ -2,11 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include "config/config.h"
-#include "kernel/log2_histogram.h"
-#include "modules/syscall.h"
+#include "metrics/native_buckets.h"
 
 using namespace bpfex;
-using namespace bpfex::syscall_latency;
 
 namespace {
 
@@ -30,68 +28,8 @@ bool valid(const std::string& options) {
 
 }  // namespace
 
-TEST_CASE("the kernel's log2 rule: ceil(log2 v), exact powers of two in their own bucket") {
-  // kernel/log2_histogram.h is the BPF programs' own code, compiled here as well.
-  const std::vector<std::pair<uint64_t, uint32_t>> rows = {
-      {0, 0},
-      {1, 0},
-      {2, 1},
-      {3, 2},
-      {4, 2},
-      {5, 3},
-      {1000, 10},
-      {1024, 10},
-      {1025, 11},
-      {uint64_t{1} << 32, 32},
-      {(uint64_t{1} << 32) + 1, 33},
-      {uint64_t{1} << 63, 63},
-      {UINT64_MAX, 64},
-  };
-  for (const auto& [v, want] : rows) {
-    INFO("v = " << v);
-    CHECK(bpfex_log2_ceil(v) == want);
-  }
-  for (uint32_t k = 1; k < 64; ++k) {
-    CHECK(bpfex_log2_ceil(uint64_t{1} << k) == k);
-    CHECK(bpfex_log2_ceil((uint64_t{1} << k) + 1) == k + 1);
-  }
-}
-
-TEST_CASE("syscall buckets: a latency of exactly 2^k ns is in bucket le=2^k, 2^k+1 in the next") {
-  const Buckets b{10, 25};  // le = 2^10 .. 2^34 ns, then +Inf
-  CHECK(b.index_of(uint64_t{1} << 10) == 0);
-  CHECK(b.index_of((uint64_t{1} << 10) + 1) == 1);
-  CHECK(b.index_of(uint64_t{1} << 11) == 1);
-  CHECK(b.index_of(uint64_t{1} << 20) == 10);
-  CHECK(b.index_of((uint64_t{1} << 20) + 1) == 11);
-  CHECK(b.index_of((uint64_t{1} << 21) - 1) == 11);
-  CHECK(b.index_of(uint64_t{1} << 34) == 24);  // the last finite bucket
-}
-
-TEST_CASE("syscall buckets: below the range folds into the first bucket, above into +Inf") {
-  const Buckets b{10, 25};
-  CHECK(b.index_of(0) == 0);
-  CHECK(b.index_of(1) == 0);
-  CHECK(b.index_of(2) == 0);
-  CHECK(b.index_of(1000) == 0);
-  CHECK(b.index_of((uint64_t{1} << 34) + 1) == 25);  // +Inf
-  CHECK(b.index_of(UINT64_MAX) == 25);
-  const Buckets one{0, 1};  // le=1ns, then +Inf
-  CHECK(one.index_of(0) == 0);
-  CHECK(one.index_of(1) == 0);
-  CHECK(one.index_of(2) == 1);
-}
-
-TEST_CASE("syscall buckets: upper bounds are powers of two of nanoseconds written in seconds") {
-  const auto bounds = Buckets{10, 25}.upper_bounds_seconds();
-  REQUIRE(bounds.size() == 25);
-  CHECK(bounds.front() == Approx(1.024e-6));
-  CHECK(bounds[1] == Approx(2.048e-6));
-  CHECK(bounds.back() == Approx(17.179869184));
-  for (size_t i = 1; i < bounds.size(); ++i) CHECK(bounds[i] == Approx(2 * bounds[i - 1]));
-}
-
-TEST_CASE("syscall buckets: bounds parse as one fine duration term and round up to a power of two") {
+TEST_CASE("bucket bounds parse as one fine duration term") {
+  using native_buckets::parse_bucket_bound_ns;
   CHECK(parse_bucket_bound_ns("1us") == 1000u);
   CHECK(parse_bucket_bound_ns("1024ns") == 1024u);
   CHECK(parse_bucket_bound_ns("5ms") == 5'000'000u);
@@ -103,17 +41,13 @@ TEST_CASE("syscall buckets: bounds parse as one fine duration term and round up 
   CHECK_FALSE(parse_bucket_bound_ns("1m30s"));            // one term
   CHECK_FALSE(parse_bucket_bound_ns("1.5s"));
   CHECK_FALSE(parse_bucket_bound_ns("99999999999999999999s"));
-  CHECK(ceil_log2(1) == 0);
-  CHECK(ceil_log2(1000) == 10);
-  CHECK(ceil_log2(1024) == 10);
-  CHECK(ceil_log2(1025) == 11);
-  CHECK(ceil_log2(17'000'000'000) == 34);
 }
 
 TEST_CASE("syscall config: valid options") {
   CHECK(valid("    include: [read, write]\n    exclude: [futex]\n"));
   CHECK(valid("    min_bucket: 1ns\n    max_bucket: 256ns\n"));
-  CHECK(valid("    min_bucket: 1ms\n    max_bucket: 1ms\n"));
+  CHECK(valid("    min_bucket: 1ms\n    max_bucket: 1ms\n"));    // 2^-10 s .. 2^-9 s: rounded outward
+  CHECK(valid("    min_bucket: 1ns\n    max_bucket: 1000s\n"));  // 40 doublings at schema 1
   CHECK(valid("    comms: [nginx, postgres]\n    cgroup: /system.slice\n"));
 }
 
@@ -126,14 +60,44 @@ TEST_CASE("syscall config: errors name the line, column and key") {
         "3:17 modules.syscall.min_bucket: invalid bucket bound \"1minute\" (a number and a unit: ns, us, ms or s; "
         "e.g. 1us)");
   CHECK(only_error("    max_bucket: 2000s\n") ==
-        "3:17 modules.syscall.max_bucket: bucket bound \"2000s\" is above the limit of 2^40ns (about 18m)");
+        "3:17 modules.syscall.max_bucket: bucket bound \"2000s\" is above the limit of 2^10s (1024s, about 17m)");
   CHECK(only_error("    min_bucket: 1ms\n    max_bucket: 1us\n") ==
-        "4:17 modules.syscall.max_bucket: max_bucket must not be below min_bucket (1ms)");
-  CHECK(only_error("    min_bucket: 1ns\n    max_bucket: 1s\n") ==
-        "4:17 modules.syscall.max_bucket: at most 29 buckets: max_bucket may be at most 2^28ns for this min_bucket");
+        "4:17 modules.syscall.max_bucket: max_bucket must be above min_bucket (1ms)");
+  CHECK(only_error("    min_bucket: 1s\n    max_bucket: 1s\n") ==
+        "4:17 modules.syscall.max_bucket: max_bucket must be above min_bucket (1s)");
   CHECK(only_error("    comms: [ok, waytoolongforacomm]\n") ==
         "3:17 modules.syscall.comms: task name \"waytoolongforacomm\" is longer than 15 bytes (the kernel truncates "
         "task names there)");
   CHECK(only_error("    max_error_series: 0\n") ==
         "3:23 modules.syscall.max_error_series: must be between 1 and 1048576, got 0");
+}
+
+TEST_CASE("native_histogram_schema: 0..8, and every latency histogram's range must fit a kernel row") {
+  auto errors_of = [](const std::string& yaml) {
+    auto r = parse_config(yaml, "test.yaml");
+    if (std::holds_alternative<Config>(r)) return std::vector<std::string>{};
+    std::vector<std::string> out;
+    for (const auto& e : std::get<std::vector<ConfigError>>(r))
+      out.push_back(std::to_string(e.line) + ":" + std::to_string(e.column) + " " + e.key + ": " + e.message);
+    return out;
+  };
+  CHECK(errors_of("native_histogram_schema: 3\n").empty());
+  CHECK(std::get<Config>(parse_config("native_histogram_schema: 4\n", "t")).native_histogram_schema == 4);
+  CHECK(std::get<Config>(parse_config("", "t")).native_histogram_schema == native_buckets::kDefaultSchema);
+  CHECK(errors_of("native_histogram_schema: 9\n") ==
+        std::vector<std::string>{"1:26 native_histogram_schema: must be 0..8 (2^schema buckets per doubling)"});
+  // Schema 8 over the default 1us..16s (tcp: 8us..128s) is 6144 buckets: every latency module
+  // (syscall, runqueue, block, tcp) is told, at the schema.
+  const auto wide = errors_of("native_histogram_schema: 8\n");
+  REQUIRE(wide.size() == 4);
+  CHECK(wide[0] ==
+        "1:26 native_histogram_schema: with native_histogram_schema 8, 1us..16s is 6144 buckets, more than a kernel "
+        "row holds (4086): narrow min_bucket..max_bucket or lower the schema");
+  // A module whose range fits does not complain; one that sets max_bucket is told there.
+  CHECK(errors_of("native_histogram_schema: 8\nmodules:\n  syscall:\n    min_bucket: 1ms\n    max_bucket: 1s\n"
+                  "  runqueue:\n    enabled: false\n  block:\n    max_bucket: 1s\n    min_bucket: 1us\n"
+                  "  tcp:\n    enabled: false\n") ==
+        std::vector<std::string>{"9:17 modules.block.max_bucket: with native_histogram_schema 8, 1us..1s is 5120 "
+                                 "buckets, more than a kernel row holds (4086): narrow min_bucket..max_bucket or "
+                                 "lower the schema"});
 }

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "kernel/oom.h"
 #include "kernel/tcp.h"
+#include "metrics/native_buckets.h"
 #include "modules/oom.h"
 #include "modules/tcp.h"
 
@@ -66,7 +67,7 @@ TEST_CASE("tcp: every kernel counter has its family and label values, each pair 
   // The counters come first in a row, then the latency sum and buckets.
   for (size_t i = 0; i < rows.size(); ++i) CHECK(std::get<0>(rows[i]) == i);
   CHECK(TCP_SLOT_CONNECT_SUM == rows.size());
-  CHECK(TCP_ROW_SLOTS == TCP_SLOT_BUCKET0 + TCP_CONNECT_BUCKETS + 1);
+  CHECK(TCP_SLOT_BUCKET0 == TCP_SLOT_CONNECT_SUM + 1);
 }
 
 TEST_CASE("tcp: family labels") {
@@ -76,18 +77,22 @@ TEST_CASE("tcp: family labels") {
   CHECK(tcp::family_label(255) == "other");
 }
 
-TEST_CASE("tcp: connect latency buckets are le=2^13 ns .. 2^37 ns, the kernel's own rule") {
-  const auto bounds = tcp::connect_latency_bounds_seconds();
-  REQUIRE(bounds.size() == TCP_CONNECT_BUCKETS);
-  CHECK(bounds.front() == Approx(8.192e-6));
-  CHECK(bounds.back() == Approx(137.438953472));
-  CHECK(tcp::connect_bucket_index(0) == 0);
-  CHECK(tcp::connect_bucket_index(uint64_t{1} << 13) == 0);
-  CHECK(tcp::connect_bucket_index((uint64_t{1} << 13) + 1) == 1);
-  // A connect whose first SYN was lost: 1 s (the initial RTO) plus a round trip, le=2^30 ns.
-  CHECK(tcp::connect_bucket_index(1'000'300'000) == 30 - 13);
-  CHECK(tcp::connect_bucket_index(uint64_t{1} << 37) == TCP_CONNECT_BUCKETS - 1);
-  CHECK(tcp::connect_bucket_index((uint64_t{1} << 37) + 1) == TCP_CONNECT_BUCKETS);  // +Inf
+TEST_CASE("tcp: connect latency buckets are every latency histogram's, 2^-17 s .. 2^7 s by default") {
+  // The module's defaults, 8us and 128s, round outward to powers of two of seconds.
+  const auto layout = native_buckets::layout_of(1, "8us", "128s");
+  CHECK(layout.min_exp == -17);
+  CHECK(layout.max_exp == 7);
+  CHECK(layout.nbuckets() == 48);
+  const native_buckets::SlotFinder finder(layout);
+  CHECK(finder.slot_of(0) == 0);
+  CHECK(finder.slot_of(7629) == 0);  // 2^-17 s = 7629.39 ns: the zero bucket
+  CHECK(finder.slot_of(7630) == 1);
+  // A connect whose first SYN was lost: 1 s (the initial RTO) plus a round trip, in the native
+  // bucket (1, 2^0.5] s, index 1, the classic bucket le=2.
+  const uint32_t slot = finder.slot_of(1'000'300'000);
+  CHECK(layout.native_index(slot) == 1);
+  CHECK(finder.slot_of(128'000'000'000) == layout.nbuckets());
+  CHECK(finder.slot_of(128'000'000'001) == layout.nbuckets() + 1);  // above 2^7 s: +Inf
 }
 
 TEST_CASE("tcp: the ports option takes port numbers 1..65535, each once, at most 256") {
