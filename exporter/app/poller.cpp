@@ -46,6 +46,7 @@ void Poller::poll_once() {
   }
   Families self = self_metrics(modules_, stats_switch_held_, attribution_);
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
+  merge_same_name(all);
   auto snap = std::make_shared<Snapshot>();
   snap->text = serialize_text(all);
   for (const RunningModule& m : modules_)

@@ -115,6 +115,7 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
             duration_between(std::chrono::milliseconds(10), std::chrono::hours(1)));
   top.field("bpf_stats", config.bpf_stats);
   top.group("attribution", config.attribution);
+  top.group("programs", config.programs);
   if (auto modules = top.section("modules")) {
     for (const auto& [key, value] : modules->entries()) {
       const std::string name = key.Scalar();
@@ -181,6 +182,7 @@ std::string dump_config(const Config& config) {
   out << YAML::Key << "bpf_stats" << YAML::Value << config.bpf_stats;
   YamlEmitVisitor emit(out);
   emit.group("attribution", const_cast<workload::AttributionOptions&>(config.attribution));
+  emit.group("programs", const_cast<programs::ProgramsOptions&>(config.programs));
   out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;
   for (const auto& m : config.modules) {
     out << YAML::Key << m.name << YAML::Value << YAML::BeginMap;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/options.h"
+#include "programs/program_config.h"
 #include "workload/attribution_options.h"
 
 namespace bpfex {
@@ -35,7 +36,10 @@ struct Config {
   std::chrono::nanoseconds poll_interval = std::chrono::seconds(1);
   bool bpf_stats = false;
   workload::AttributionOptions attribution;
-  std::vector<ModuleConfig> modules;  // one per registered module, in registry order
+  std::vector<ModuleConfig> modules;   // one per registered module, in registry order
+  programs::ProgramsOptions programs;  // user programs (README "User programs")
+  // The named programs' configurations, read by programs::load_programs() once flags are applied.
+  std::vector<programs::ProgramConfig> program_configs;
 
   const ModuleConfig* module(std::string_view name) const;
 };

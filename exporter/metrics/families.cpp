@@ -97,4 +97,20 @@ prometheus::MetricFamily HistogramFamily::build() const {
   return f;
 }
 
+void merge_same_name(Families& families) {
+  std::map<std::string, size_t> first;
+  Families out;
+  out.reserve(families.size());
+  for (auto& f : families) {
+    auto [it, inserted] = first.try_emplace(f.name, out.size());
+    if (inserted) {
+      out.push_back(std::move(f));
+      continue;
+    }
+    auto& into = out[it->second].metric;
+    into.insert(into.end(), std::make_move_iterator(f.metric.begin()), std::make_move_iterator(f.metric.end()));
+  }
+  families = std::move(out);
+}
+
 }  // namespace bpfex

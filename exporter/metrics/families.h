@@ -59,4 +59,8 @@ class HistogramFamily {
   std::map<LabelValues, HistogramData> values_;
 };
 
+// Families of the same name from different modules (each user program exports its own
+// bpfex_program_* series) become one family, so that the exposition has each name once.
+void merge_same_name(Families& families);
+
 }  // namespace bpfex
