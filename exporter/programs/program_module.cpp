@@ -142,9 +142,9 @@ class ProgramModule final : public Module {
       programs_.push_back(std::move(lp));
     }
     if (programs_.empty())
-      return Error{ENOENT, failed.empty() ? "the object has no program to attach" : "nothing attached: " + failed};
+      return Error{0, failed.empty() ? "the object has no program to attach" : "nothing attached: " + failed};
     if (!failed.empty()) {
-      if (options_.strict) return Error{EINVAL, "strict: " + failed};
+      if (options_.strict) return Error{0, "programs.strict: " + failed};
       log_warn("program: some of its BPF programs did not attach; the rest run",
                {{"module", module_}, {"err", failed}});
     }
