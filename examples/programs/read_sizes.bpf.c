@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* read_sizes: the byte counts the probe tasks (probe.h) ask read(2) for on fd -1, in one histogram
- * per bucket type: exp2 (hash), exp2zero (array), linear (per-CPU array, summed over CPUs) and fixed
+ * per bucket type: exp2 (hash), exp2zero (array), linear (per-CPU array, summed over CPUs; one byte wide) and fixed
  * (per-CPU hash). Each histogram's sum is at key bucket_max + 1 (fixed: last key + 1). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,7 +11,7 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define EXP2_MAX 10
 #define EXP2ZERO_MAX 10
-#define LINEAR_WIDTH 2
+#define LINEAR_WIDTH 1
 #define LINEAR_MAX 8
 
 struct bucket_key {

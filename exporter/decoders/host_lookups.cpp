@@ -1,14 +1,13 @@
 // The host's names for the kernel decoders: /proc/kallsyms, interfaces, /proc/partitions, cgroups.
 #include <net/if.h>
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
-#include <unordered_map>
 
 #include "decoders/decoders.h"
+#include "workload/cgroupfs.h"
 
 namespace bpfex::decoders {
 namespace {
@@ -52,14 +51,18 @@ class HostLookups final : public Lookups {
     return "";
   }
 
+  // The cgroup v2 hierarchy's directory of an ID (the shared workload::CgroupPaths walk), as a full
+  // path the way ebpf_exporter reports it ("/sys/fs/cgroup/system.slice/nginx.service"; on hybrid
+  // hosts under /sys/fs/cgroup/unified).
   std::string cgroup_path(uint64_t id) override {
-    auto it = cgroups_.find(id);
-    if (it == cgroups_.end()) {
-      walk_cgroups();
-      it = cgroups_.find(id);
-      if (it == cgroups_.end()) return "";
+    if (!cgroups_) {
+      const std::string mount = workload::cgroup2_mount();
+      if (mount.empty()) return "";
+      cgroups_.emplace(mount, std::chrono::milliseconds(1000));
     }
-    return it->second;
+    const auto found = cgroups_->path_of(id, std::chrono::steady_clock::now());
+    if (found.state != workload::CgroupPaths::Lookup::State::found) return "";
+    return found.path == "/" ? cgroups_->mount() : cgroups_->mount() + found.path;
   }
 
  private:
@@ -97,33 +100,10 @@ class HostLookups final : public Lookups {
                      [](const Symbol& a, const Symbol& b) { return a.addr < b.addr; });
   }
 
-  // cgroup IDs are the inode numbers of the cgroup v2 directories. The path is the directory's, as
-  // ebpf_exporter reports it ("/sys/fs/cgroup/system.slice/nginx.service").
-  void walk_cgroups() {
-    const auto now = std::chrono::steady_clock::now();
-    if (walked_ && now - walked_at_ < std::chrono::seconds(1)) return;
-    walked_ = true;
-    walked_at_ = now;
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path root = "/sys/fs/cgroup";
-    auto add = [&](const fs::path& p) {
-      struct stat st {};
-      if (::stat(p.c_str(), &st) == 0) cgroups_[st.st_ino] = p.string();
-    };
-    add(root);
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
-         !ec && it != end; it.increment(ec)) {
-      if (it->is_directory(ec)) add(it->path());
-    }
-  }
-
   std::vector<Symbol> symbols_;
   bool loaded_ = false;
   std::chrono::steady_clock::time_point loaded_at_;
-  std::unordered_map<uint64_t, std::string> cgroups_;
-  bool walked_ = false;
-  std::chrono::steady_clock::time_point walked_at_;
+  std::optional<workload::CgroupPaths> cgroups_;
 };
 
 }  // namespace

@@ -220,6 +220,7 @@ std::optional<LabelValues> ProgramModule::labels_of(MetricReader& r, const std::
   if (r.cache.size() > 4 * static_cast<size_t>(options_.max_series_per_metric) + 4096) r.cache.clear();
   const auto& labels = r.metric->labels;
   LabelValues values;
+  bool cacheable = true;
   size_t off = 0;
   for (const Label& l : labels) {
     auto decoded = decoders::decode_chain(std::string_view(raw).substr(off, l.size), l.decoders, shared_lookups());
@@ -234,9 +235,11 @@ std::optional<LabelValues> ProgramModule::labels_of(MetricReader& r, const std::
       r.cache.emplace(raw, std::nullopt);
       return std::nullopt;
     }
+    if (decoded.value()->starts_with("unknown")) cacheable = false;
     values.push_back(labels::distinct_from_overflow(std::move(*decoded.value())));
   }
-  r.cache.emplace(raw, values);
+  // A name not found now (an interface, a cgroup, a device not seen yet) may be found at a later poll.
+  if (cacheable) r.cache.emplace(raw, values);
   return values;
 }
 
