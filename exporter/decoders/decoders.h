@@ -34,6 +34,9 @@ class Lookups {
   virtual std::string partition_name(uint32_t major, uint32_t minor) = 0;
   // The cgroup v2 directory with this ID (its inode number), as a path under the mount.
   virtual std::string cgroup_path(uint64_t id) = 0;
+  // Reads the kernel's symbols now, while bpfex may still read their addresses (CAP_SYSLOG is
+  // dropped after start: /proc/kallsyms then shows zeros, and a later re-read keeps what it has).
+  virtual void preload_symbols() {}
 };
 
 // The host's: /proc/kallsyms, if_indextoname, /proc/partitions, a walk of /sys/fs/cgroup; each read

@@ -33,6 +33,8 @@ class HostLookups final : public Lookups {
     return s ? s->name : "";
   }
 
+  void preload_symbols() override { reload_kallsyms(); }
+
   std::string interface_name(uint32_t ifindex) override {
     char buf[IF_NAMESIZE] = {};
     if (ifindex == 0 || !if_indextoname(ifindex, buf)) return "";
@@ -86,7 +88,7 @@ class HostLookups final : public Lookups {
     if (loaded_ && now - loaded_at_ < std::chrono::seconds(1)) return;
     loaded_ = true;
     loaded_at_ = now;
-    symbols_.clear();
+    std::vector<Symbol> symbols;
     std::ifstream in("/proc/kallsyms");
     std::string line;
     while (std::getline(in, line)) {

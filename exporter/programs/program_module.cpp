@@ -67,6 +67,13 @@ Status set_rodata_u64(bpf_object* obj, const std::string& name, uint64_t value) 
   return Error{ENOENT, "the object has no read-only global " + name + " (const volatile u64 " + name + ")"};
 }
 
+// The names decoders look up, shared by every program: read on the main thread while programs start,
+// then only by the poller thread.
+decoders::Lookups& shared_lookups() {
+  static const std::unique_ptr<decoders::Lookups> lookups = decoders::host_lookups();
+  return *lookups;
+}
+
 // One metric as it is read every poll.
 struct MetricReader {
   const Metric* metric = nullptr;
@@ -103,6 +110,10 @@ class ProgramModule final : public Module {
         if (Status st = set_rodata_u64(obj_.get(), "kaddr_" + sym, it->second); !st) return st.error().wrap("kaddrs");
       }
     }
+    for (const Metric& m : config_.metrics)
+      for (const Label& l : m.labels)
+        for (const auto& d : l.decoders)
+          if (d.name == "ksym" || d.name == "kstack") shared_lookups().preload_symbols();
     clear_libbpf_log();
     if (int err = bpf_object__load(obj_.get())) return describe_load_error(err, context.features.btf_path());
     for (const Metric& m : config_.metrics) {
@@ -172,12 +183,6 @@ class ProgramModule final : public Module {
   std::vector<MetricReader> readers_;
   uint64_t overflow_total_ = 0;
 };
-
-decoders::Lookups& shared_lookups() {
-  // The poller thread is the only one that decodes.
-  static const std::unique_ptr<decoders::Lookups> lookups = decoders::host_lookups();
-  return *lookups;
-}
 
 Status ProgramModule::read_map(const MetricReader& r,
                                const std::function<void(const std::string&, const std::vector<uint64_t>&)>& fn) {

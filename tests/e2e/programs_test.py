@@ -116,8 +116,12 @@ def t_exact_over_http() -> None:
 
 def t_promtool() -> None:
     text = bpfex.metrics()
-    if "\\n" not in text.split("bpfex_getppid_stacks_total{", 1)[-1].split("\n", 1)[0]:
-        fail("no kernel stack with escaped newlines in bpfex_getppid_stacks_total")
+    stack = text.split("bpfex_getppid_stacks_total{", 1)[-1].split("\n", 1)[0]
+    if "\\n" not in stack or "??" in stack:
+        fail("no kernel stack of named frames (read before capabilities were dropped) with escaped newlines in "
+             "bpfex_getppid_stacks_total: " + stack)
+    entry = bpfex.sample("bpfex_getppid_entries_total", 'function="do_syscall_64"')
+    expect("getppid calls by the kaddr decoded with ksym", entry, 3.0)
     lint = run(["promtool", "check", "metrics"], input=text)
     if lint.returncode != 0 or lint.stdout.strip() or lint.stderr.strip():
         fail("promtool check metrics is not clean\n" + describe(lint, 30))
