@@ -23,6 +23,7 @@
 #include "loader/tracefs.h"
 #include "programs/program_config.h"
 #include "programs/program_module.h"
+#include "programs/suggest.h"
 #include "workload/attribution.h"
 
 using namespace bpfex;
@@ -100,6 +101,20 @@ int run(int argc, char** argv) {
   // First, before any other thread exists: every thread inherits the blocked signals.
   Signals signals;
 
+  // bpfex programs suggest OBJ.bpf.o: a starter YAML for a user program (README "User programs").
+  if (argc >= 2 && std::string(argv[1]) == "programs") {
+    if (argc != 4 || std::string(argv[2]) != "suggest") {
+      std::fprintf(stderr, "usage: bpfex programs suggest OBJECT.bpf.o\n");
+      return kExitConfigError;
+    }
+    auto yaml = programs::suggest_config(argv[3]);
+    if (!yaml) {
+      std::fprintf(stderr, "bpfex: error: %s\n", yaml.error().str().c_str());
+      return 1;
+    }
+    std::fputs(yaml->c_str(), stdout);
+    return 0;
+  }
   auto flags = parse_flags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags) {
     std::fprintf(stderr, "bpfex: error: %s (see --help)\n", flags.error().message.c_str());

@@ -7,6 +7,7 @@ namespace bpfex {
 
 std::string usage() {
   return R"(usage: bpfex [flags]
+       bpfex programs suggest OBJECT.bpf.o   (a starter YAML for a user program, from its BTF)
 
 Prometheus exporter of kernel metrics measured with eBPF.
 

@@ -187,6 +187,26 @@ def t_check_attach() -> None:
         fail("check-attach does not say which program failed\n" + describe(bad))
 
 
+def t_suggest() -> None:
+    suggested = WORK / "suggested"
+    suggested.mkdir()
+    for name in EXAMPLES:
+        proc = run([str(BPFEX), "programs", "suggest", str(BUILD / "programs" / f"{name}.bpf.o")], timeout=30)
+        if proc.returncode != 0 or "metrics:" not in proc.stdout:
+            fail(f"suggest {name}\n" + describe(proc))
+        (suggested / f"{name}.yaml").write_text(proc.stdout)
+        os.symlink(BUILD / "programs" / f"{name}.bpf.o", suggested / f"{name}.bpf.o")
+    text = (suggested / "read_sizes.yaml").read_text()
+    if not re.search(r"histograms:\n    - name: read_sizes_exp2\n(.*\n)*      bucket_type: exp2", text):
+        fail("no exp2 histogram suggested for read_sizes_exp2 (a key member named bucket)\n" + text)
+    if "name: string" not in (suggested / "execs.yaml").read_text():
+        fail("no string decoder suggested for execs' char comm[16]")
+    check = run([str(BPFEX), f"--programs.dir={suggested}", f"--programs.names={','.join(EXAMPLES)}",
+                 "--config.check"], timeout=60)
+    expect("--config.check of the suggested configs\n" + check.stderr[-3000:], check.returncode, 0)
+
+
+suite.check("programs suggest: a starter YAML for each example that --config.check accepts", t_suggest)
 suite.check("--programs.check-attach: 0 when all attach, 1 and the reason when one does not", t_check_attach)
 
 
