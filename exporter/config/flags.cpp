@@ -18,6 +18,7 @@ Flags:
   --web.telemetry-path=PATH   path of the metrics (default "/metrics")
   --web.max-requests=N        requests handled at once, more get 503 (default 40)
   --web.config.file=PATH      TLS, basic authentication and headers, in exporter-toolkit's format
+  --web.enable-lifecycle      reload the configuration on POST or PUT /-/reload (as SIGHUP does)
   --capabilities.keep=WHAT    capabilities kept after start: all, none, or CAP_X,CAP_Y (default: what
                               the running modules need)
   --log.level=LEVEL           debug, info, warn or error (default "info")
@@ -54,9 +55,14 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       if (i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
-    if (name == "config.check" || name == "version" || name == "programs.check-attach") {
+    if (name == "config.check" || name == "version" || name == "programs.check-attach" ||
+        name == "web.enable-lifecycle") {
       if (has_value) return Error{EINVAL, "flag --" + name + " takes no value"};
-      (name == "version" ? f.version : name == "config.check" ? f.config_check : f.programs_check_attach) = true;
+      bool& which = name == "version"                 ? f.version
+                    : name == "config.check"          ? f.config_check
+                    : name == "programs.check-attach" ? f.programs_check_attach
+                                                      : f.enable_lifecycle;
+      which = true;
       continue;
     }
     std::optional<std::string>* target = nullptr;

@@ -24,6 +24,7 @@ struct Flags {
   bool programs_check_attach = false;            // with --config.check: load and attach the programs too
   LogLevel log_level = LogLevel::info;
   bool config_check = false;
+  bool enable_lifecycle = false;  // POST/PUT /-/reload, as Prometheus' --web.enable-lifecycle
   bool version = false;
   bool help = false;
 };

@@ -223,7 +223,7 @@ MHD_Result on_request(void* self, MHD_Connection* connection, const char* url, c
 HttpServer::HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path,
                        HttpLimits limits)
     : snapshots_(snapshots),
-      modules_(std::move(modules)),
+      modules_(std::make_shared<const std::vector<ModuleStatus>>(std::move(modules))),
       telemetry_path_(std::move(telemetry_path)),
       limits_(limits) {}
 
@@ -253,7 +253,7 @@ Status HttpServer::start_daemon() {
   const unsigned connections = connections_allowed(limits_.max_connections);
   // TLS options, when configured: the strings live as long as the daemon (daemon_web_).
   std::vector<MHD_OptionItem> tls;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   std::string priorities;
   if (web->tls) {
     flags |= MHD_USE_TLS;
@@ -289,10 +289,14 @@ Status HttpServer::start_daemon() {
 
 void HttpServer::stop_daemon() {
   if (!daemon_) return;
+  // libmicrohttpd must not stop with suspended connections: answer those waiting for a reload.
+  release_reload_waiters("bpfex's HTTP server is restarting or stopping; the reload goes on");
   // Quiesced first: stopping then leaves the listening socket (ours) open for the next daemon.
   MHD_quiesce_daemon(daemon_);
   MHD_stop_daemon(daemon_);  // joins its threads, closes every connection
   daemon_ = nullptr;
+  std::lock_guard lock(reload_mutex_);
+  reload_waiters_.clear();
 }
 
 Status HttpServer::apply(const WebConfig& web) {
@@ -374,9 +378,55 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
     in_flight_.fetch_sub(1);
     return send(connection, plain(503, "503 too many requests at once, try again\n"), *web) == MHD_YES;
   }
-  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")), *web);
+  const std::string path = request_path(url ? url : "");
+  if (path == kReloadPath) {
+    in_flight_.fetch_sub(1);
+    return lifecycle_reload(connection, method ? method : "", *web);
+  }
+  const MHD_Result ok = send(connection, route(method ? method : "", path), *web);
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;
+}
+
+bool HttpServer::lifecycle_reload(MHD_Connection* connection, const std::string& method, const WebConfig& web) {
+  // Prometheus' answers, word for word where it has them.
+  if (!reload_) return send(connection, plain(403, "Lifecycle API is not enabled.\n"), web) == MHD_YES;
+  if (method != "POST" && method != "PUT") {
+    Response r = plain(405, "Only POST or PUT requests allowed\n");
+    r.headers.push_back({"Allow", "POST, PUT"});
+    return send(connection, r, web) == MHD_YES;
+  }
+  std::unique_lock lock(reload_mutex_);
+  auto it = reload_waiters_.find(connection);
+  if (it != reload_waiters_.end()) {
+    if (!it->second.error) return true;  // not done yet (a spurious call)
+    const std::string error = std::move(*it->second.error);
+    reload_waiters_.erase(it);
+    lock.unlock();
+    return send(connection, error.empty() ? plain(200, "") : plain(500, "failed to reload config: " + error + "\n"),
+                web) == MHD_YES;
+  }
+  const uint64_t id = ++next_reload_id_;
+  reload_waiters_[connection] = ReloadWaiter{id, std::nullopt};
+  MHD_suspend_connection(connection);
+  lock.unlock();
+  reload_([this, connection, id](const std::string& error) {
+    std::lock_guard done(reload_mutex_);
+    auto w = reload_waiters_.find(connection);
+    if (w == reload_waiters_.end() || w->second.id != id || w->second.error) return;  // answered already
+    w->second.error = error;
+    MHD_resume_connection(connection);  // libmicrohttpd calls answer() again: it sends the result
+  });
+  return true;
+}
+
+void HttpServer::release_reload_waiters(const std::string& error) {
+  std::lock_guard lock(reload_mutex_);
+  for (auto& [connection, waiter] : reload_waiters_) {
+    if (waiter.error) continue;
+    waiter.error = error;
+    MHD_resume_connection(connection);
+  }
 }
 
 std::optional<HttpServer::Response> HttpServer::refuse(MHD_Connection* connection, const WebConfig& web) {
@@ -477,7 +527,7 @@ HttpServer::Response HttpServer::route(const std::string& method, const std::str
 
 HttpServer::Response HttpServer::healthz() const {
   std::string problems;
-  for (const auto& m : modules_) {
+  for (const auto& m : *modules_.load()) {
     if (m.enabled && !m.up) problems += "module " + m.name + " is down: " + m.reason + "\n";
   }
   for (const auto& [name, problem] : snapshots_.latest()->problems)
@@ -497,7 +547,7 @@ std::string HttpServer::landing_page() const {
       "<p><a href=\"" + html_escape(telemetry_path_) + "\">Metrics</a> &middot; <a href=\"/healthz\">Health</a></p>\n";
   html += "<h2>Modules</h2>\n<table>\n<tr><th>module</th><th>state</th><th>programs</th></tr>\n";
   const auto snapshot = snapshots_.latest();
-  for (const auto& m : modules_) {
+  for (const auto& m : *modules_.load()) {
     std::string state, cls;
     const auto problem = std::find_if(snapshot->problems.begin(), snapshot->problems.end(),
                                       [&](const auto& p) { return p.first == m.name; });
