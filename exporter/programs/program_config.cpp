@@ -7,8 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "base/fd.h"
 #include "base/quote.h"
@@ -312,6 +316,27 @@ std::optional<std::string> read_small_file(const std::string& path, std::string&
   return text;
 }
 
+// FNV-1a over bytes, continued from h: enough to tell a changed file, not a defence against anyone.
+uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ULL) {
+  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h;
+}
+
+// A file's contents hashed, read in pieces (objects with BTF may be large); nullopt when unreadable.
+std::optional<uint64_t> file_hash(const std::string& path) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) return std::nullopt;
+  uint64_t h = fnv1a({});
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return h;
+    h = fnv1a(std::string_view(buf, static_cast<size_t>(n)), h);
+  }
+}
+
 }  // namespace
 
 size_t Metric::key_bytes() const {
@@ -341,6 +366,15 @@ ProgramResult parse_program_config(const std::string& text, const std::string& f
   config.has_tracing = !parser.tracing_mark_.is_null();
   if (!diag.errors().empty()) return diag.errors();
   return config;
+}
+
+std::vector<std::string> changed_files(const std::vector<ProgramConfig>& loaded) {
+  std::vector<std::string> changed;
+  for (const ProgramConfig& p : loaded) {
+    if (file_hash(p.yaml_path) != p.yaml_hash) changed.push_back(p.yaml_path);
+    if (file_hash(p.object_path) != p.object_hash) changed.push_back(p.object_path);
+  }
+  return changed;
 }
 
 std::vector<std::string> split_names(const std::string& list) {
@@ -383,6 +417,8 @@ ProgramsResult load_programs(const ProgramsOptions& options) {
     }
     ProgramConfig config = std::get<ProgramConfig>(std::move(parsed));
     config.object_path = options.dir + "/" + name + ".bpf.o";
+    config.yaml_hash = fnv1a(*text);
+    config.object_hash = file_hash(config.object_path).value_or(0);  // unreadable: check_object says why
     for (const Metric& m : config.metrics) {
       const std::string full = options.metric_prefix + m.name;
       if (!valid_name(full, true))
