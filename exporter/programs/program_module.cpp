@@ -5,6 +5,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -21,6 +22,12 @@
 
 namespace bpfex::programs {
 namespace {
+
+// Two lower-case hex digits, as ebpf_exporter prints a program's tag (Go's %x).
+std::string hex_byte(uint8_t b) {
+  constexpr char kDigits[] = "0123456789abcdef";
+  return {kDigits[b >> 4], kDigits[b & 0xf]};
+}
 
 struct LinkCloser {
   void operator()(bpf_link* l) const { bpf_link__destroy(l); }
@@ -139,6 +146,18 @@ class ProgramModule final : public Module {
       lp.flavour = section.substr(0, slash);
       lp.target = slash == std::string::npos ? "" : section.substr(slash + 1);
       lp.fd = bpf_program__fd(prog);
+      // The kernel's id and tag (ebpf_exporter's ebpf_program_info), asked for now: after start
+      // the capabilities that reading program info may need are dropped.
+      bpf_prog_info info{};
+      __u32 info_len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(lp.fd, &info, &info_len) == 0) {
+        std::string tag;
+        for (const __u8 byte : info.tag) tag += hex_byte(byte);
+        infos_.push_back({lp.name, std::to_string(info.id), std::move(tag)});
+      } else {
+        log_warn("program: no program info (bpfex_program_info omits it)",
+                 {{"module", module_}, {"program", lp.name}, {"err", std::strerror(errno)}});
+      }
       clear_libbpf_log();
       bpf_link* link = bpf_program__attach(prog);
       if (!link) {
@@ -180,6 +199,10 @@ class ProgramModule final : public Module {
   std::vector<LinkPtr> links_;
   std::vector<LoadedProgram> programs_;
   std::vector<std::pair<std::string, bool>> attached_;
+  struct Info {
+    std::string program, id, tag;
+  };
+  std::vector<Info> infos_;  // every loaded BPF program's, attached or not
   std::vector<MetricReader> readers_;
   uint64_t overflow_total_ = 0;
 };
@@ -354,6 +377,9 @@ Status ProgramModule::read(ModuleReading& out) {
   auto attached = gauge_family("bpfex_program_attached",
                                "Whether a BPF program of a user program is attached (1) or failed to attach (0).",
                                {"module", "program"});
+  auto info = gauge_family("bpfex_program_info",
+                           "A BPF program of a user program as the kernel knows it: its id and tag (always 1).",
+                           {"module", "program", "id", "tag"});
   double overflow_values = 0;
   for (MetricReader& r : readers_) {
     if (Status st = read_metric(r, out.families); !st) return st.error().wrap(module_ + ": " + r.metric->name);
@@ -366,11 +392,13 @@ Status ProgramModule::read(ModuleReading& out) {
     }
   }
   for (const auto& [name, ok] : attached_) attached.add({module_, name}, ok ? 1 : 0);
+  for (const Info& i : infos_) info.add({module_, i.program, i.id, i.tag}, 1);
   out.families.push_back(decoder_errors.build());
   out.families.push_back(overflow.build());
   out.families.push_back(entries.build());
   out.families.push_back(max_entries.build());
   out.families.push_back(attached.build());
+  out.families.push_back(info.build());
   // Never down, even when an LRU map evicts a key that was summed into "other".
   overflow_total_ = std::max(overflow_total_, static_cast<uint64_t>(overflow_values));
   out.label_overflows = overflow_total_;

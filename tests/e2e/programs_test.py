@@ -96,6 +96,18 @@ def t_units() -> None:
             fail(f"the landing page does not list program:{name}")
     if "bpfex_program_attached" not in metrics:
         fail("no bpfex_program_attached")
+    # ebpf_exporter's ebpf_program_info: the kernel's id and tag of every BPF program, the ids being
+    # those of programs bpfex holds open.
+    held = set()
+    for fd in Path(f"/proc/{bpfex.daemon.pid}/fdinfo").iterdir():
+        try:
+            held |= {int(line.split()[1]) for line in fd.read_text().splitlines() if line.startswith("prog_id:")}
+        except OSError:
+            continue  # closed meanwhile
+    info = re.findall(r'^bpfex_program_info\{module="program:(\w+)",program="\w+",id="(\d+)",tag="([0-9a-f]{16})"\} 1$',
+                      metrics, re.M)
+    if {m for m, _, _ in info} != set(EXAMPLES) or not {int(i) for _, i, _ in info} <= held:
+        fail(f"bpfex_program_info: one series per BPF program of each example, ids held by bpfex: {info} {held}")
 
 
 def t_exact_over_http() -> None:
