@@ -22,6 +22,9 @@
 #include "loader/program_stats.h"
 #include "loader/skeleton.h"
 #include "loader/tracefs.h"
+#include "programs/program_config.h"
+#include "programs/program_module.h"
+#include "programs/suggest.h"
 #include "workload/attribution.h"
 
 using namespace bpfex;
@@ -64,6 +67,29 @@ std::string drop_privileges(const CapabilitiesKeep& keep, const std::vector<Runn
   return "capabilities " + text + "; no_new_privs set";
 }
 
+// --programs.check-attach: loads and attaches every user program (no built-in module), says how each
+// went, detaches; 0 when all of them attached.
+int check_attach(const Config& config, const std::string& btf_path) {
+  Config only_programs = config;
+  for (ModuleConfig& m : only_programs.modules) m.enabled = false;
+  KernelFeatures features(btf_path);
+  ModuleContext context{features, nullptr};
+  const std::vector<RunningModule> modules = start_modules(only_programs, context);
+  int failed = 0;
+  for (const RunningModule& m : modules) {
+    if (!m.status.enabled) continue;
+    if (m.status.up) {
+      std::string attached;
+      for (const auto& p : m.status.programs) attached += " " + p.name + "=" + p.attach_point();
+      std::fprintf(stderr, "bpfex: %s: attached:%s\n", m.status.name.c_str(), attached.c_str());
+    } else {
+      ++failed;
+      std::fprintf(stderr, "bpfex: %s: failed: %s\n", m.status.name.c_str(), m.status.reason.c_str());
+    }
+  }
+  return failed ? 1 : 0;
+}
+
 // A stop asked for during start-up: what was started so far is torn down on the way out.
 int stopped_during_startup() {
   log_info("stopped during start-up");
@@ -76,6 +102,20 @@ int run(int argc, char** argv) {
   // First, before any other thread exists: every thread inherits the blocked signals.
   Signals signals;
 
+  // bpfex programs suggest OBJ.bpf.o: a starter YAML for a user program (README "User programs").
+  if (argc >= 2 && std::string(argv[1]) == "programs") {
+    if (argc != 4 || std::string(argv[2]) != "suggest") {
+      std::fprintf(stderr, "usage: bpfex programs suggest OBJECT.bpf.o\n");
+      return kExitConfigError;
+    }
+    auto yaml = programs::suggest_config(argv[3]);
+    if (!yaml) {
+      std::fprintf(stderr, "bpfex: error: %s\n", yaml.error().str().c_str());
+      return 1;
+    }
+    std::fputs(yaml->c_str(), stdout);
+    return 0;
+  }
   auto flags = parse_flags(std::vector<std::string>(argv + 1, argv + argc));
   if (!flags) {
     std::fprintf(stderr, "bpfex: error: %s (see --help)\n", flags.error().message.c_str());
@@ -103,6 +143,20 @@ int run(int argc, char** argv) {
     return kExitConfigError;
   }
   install_libbpf_logger();  // before anything calls libbpf: its messages go to our log
+  // User programs: every error of every named program's YAML and object at once, like the config's.
+  if (!config.programs.names.empty()) {
+    auto programs = programs::load_programs(config.programs);
+    if (auto* errors = std::get_if<std::vector<ConfigError>>(&programs)) {
+      for (const auto& e : *errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+      std::fprintf(stderr, "bpfex: %zu user program configuration error(s); nothing started\n", errors->size());
+      return kExitConfigError;
+    }
+    config.program_configs = std::get<std::vector<programs::ProgramConfig>>(std::move(programs));
+    for (const auto& p : config.program_configs)
+      if (p.has_tracing)
+        log_warn("program: its tracing: section is ignored (bpfex exports metrics, not spans)",
+                 {{"module", programs::module_name(p.name)}});
+  }
   if (flags->btf_path) {
     if (Status st = check_btf_file(*flags->btf_path); !st) {
       std::fprintf(stderr, "bpfex: error: flag --btf.path: %s\n", st.error().str().c_str());
@@ -136,6 +190,7 @@ int run(int argc, char** argv) {
                    flags->web_config_file->c_str(), web->config.tls ? "on" : "off",
                    web->config.basic_auth_users.size());
     std::fprintf(stderr, "bpfex: configuration from %s is valid\n", config.source.c_str());
+    if (flags->programs_check_attach) return check_attach(config, flags->btf_path.value_or(""));
     return 0;
   }
 
@@ -177,6 +232,12 @@ int run(int argc, char** argv) {
   ModuleContext context{features, attribution ? &attribution->workloads() : nullptr, config.native_histogram_schema};
   std::vector<RunningModule> modules = start_modules(config, context, [&] { return signals.stopping(); });
   if (signals.stopping()) return stopped_during_startup();
+  if (config.programs.strict)
+    for (const RunningModule& m : modules)
+      if (m.status.enabled && !m.status.up && m.status.name.starts_with("program:")) {
+        log_error("programs.strict: a user program did not start; exiting", {{"module", m.status.name}});
+        return 1;
+      }
 
   SnapshotStore snapshots;
   Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), attribution.get());

@@ -52,6 +52,7 @@ void Poller::poll_once() {
   }
   self_guard_.apply(self, /*retire_vanished=*/true);
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
+  merge_same_name(all);
   std::vector<std::pair<std::string, std::string>> problems;
   for (const RunningModule& m : modules_)
     if (!m.problem.empty()) problems.emplace_back(m.status.name, m.problem);

@@ -9,6 +9,7 @@
 #include "app/poller.h"
 #include "base/log.h"
 #include "http/server.h"
+#include "programs/program_config.h"
 #include "workload/workloads.h"
 
 namespace bpfex {
@@ -24,10 +25,12 @@ std::string emitted(const ModuleOptions& options) {
   return out.c_str();
 }
 
-std::string emitted(workload::AttributionOptions options) {
+// A group of options as YAML, to compare two of them.
+template <class Options>
+std::string emitted(const char* name, Options options) {
   YAML::Emitter out;
   out << YAML::BeginMap;
-  YamlEmitVisitor(out).group("attribution", options);
+  YamlEmitVisitor(out).group(name, options);
   out << YAML::EndMap;
   return out.c_str();
 }
@@ -44,7 +47,17 @@ std::vector<std::string> changed_fixed_settings(const Config& running, const Con
   // counter guard carries counts across a new bucket range, not across a new bucket width), and the
   // modules that keep running were built for the old one.
   if (running.native_histogram_schema != next.native_histogram_schema) changed.emplace_back("native_histogram_schema");
-  if (emitted(running.attribution) != emitted(next.attribution)) changed.emplace_back("attribution");
+  if (emitted("attribution", running.attribution) != emitted("attribution", next.attribution))
+    changed.emplace_back("attribution");
+  // User programs are loaded at start only: replacing one would mean matching its old series to
+  // the new YAML's, which may rename or relabel them (README "Reloading the configuration").
+  if (emitted("programs", running.programs) != emitted("programs", next.programs)) {
+    changed.emplace_back("programs");
+  } else if (auto files = programs::changed_files(running.program_configs); !files.empty()) {
+    std::string list;
+    for (const auto& f : files) list += (list.empty() ? "" : ", ") + f;
+    changed.emplace_back("programs (changed files: " + list + ")");
+  }
   return changed;
 }
 

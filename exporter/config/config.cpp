@@ -117,6 +117,7 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
   top.field("bpf_stats", config.bpf_stats);
   top.field("native_histogram_schema", config.native_histogram_schema, native_buckets::check_schema);
   top.group("attribution", config.attribution);
+  top.group("programs", config.programs);
   if (auto modules = top.section("modules")) {
     for (const auto& [key, value] : modules->entries()) {
       const std::string name = key.Scalar();
@@ -203,6 +204,7 @@ std::string dump_config(const Config& config) {
   out << YAML::Key << "native_histogram_schema" << YAML::Value << config.native_histogram_schema;
   YamlEmitVisitor emit(out);
   emit.group("attribution", const_cast<workload::AttributionOptions&>(config.attribution));
+  emit.group("programs", const_cast<programs::ProgramsOptions&>(config.programs));
   out << YAML::Key << "modules" << YAML::Value << YAML::BeginMap;
   for (const auto& m : config.modules) {
     out << YAML::Key << m.name << YAML::Value << YAML::BeginMap;

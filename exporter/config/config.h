@@ -12,6 +12,7 @@
 
 #include "config/options.h"
 #include "metrics/native_buckets.h"
+#include "programs/program_config.h"
 #include "workload/attribution_options.h"
 
 namespace bpfex {
@@ -38,7 +39,10 @@ struct Config {
   // 2^schema buckets per doubling in every latency histogram (metrics/native_buckets.h).
   uint32_t native_histogram_schema = native_buckets::kDefaultSchema;
   workload::AttributionOptions attribution;
-  std::vector<ModuleConfig> modules;  // one per registered module, in registry order
+  std::vector<ModuleConfig> modules;   // one per registered module, in registry order
+  programs::ProgramsOptions programs;  // user programs (README "User programs")
+  // The named programs' configurations, read by programs::load_programs() once flags are applied.
+  std::vector<programs::ProgramConfig> program_configs;
 
   const ModuleConfig* module(std::string_view name) const;
 };

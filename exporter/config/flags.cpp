@@ -7,6 +7,7 @@ namespace bpfex {
 
 std::string usage() {
   return R"(usage: bpfex [flags]
+       bpfex programs suggest OBJECT.bpf.o   (a starter YAML for a user program, from its BTF)
 
 Prometheus exporter of kernel metrics measured with eBPF.
 
@@ -23,6 +24,9 @@ Flags:
   --log.level=LEVEL           debug, info, warn or error (default "info")
   --btf.path=FILE             BTF of this kernel, for kernels without /sys/kernel/btf/vmlinux
                               (raw BTF or an ELF file with a .BTF section, e.g. from BTFHub)
+  --programs.dir=DIR          user programs' directory: <name>.bpf.o and <name>.yaml (ebpf_exporter's format)
+  --programs.names=A,B        the user programs to load, comma-separated
+  --programs.check-attach     with --config.check: also load and attach the user programs, then exit
   --version                   print the version and exit
   -h, --help                  print this help and exit
 
@@ -51,9 +55,14 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       if (i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
-    if (name == "config.check" || name == "version" || name == "web.enable-lifecycle") {
+    if (name == "config.check" || name == "version" || name == "programs.check-attach" ||
+        name == "web.enable-lifecycle") {
       if (has_value) return Error{EINVAL, "flag --" + name + " takes no value"};
-      (name == "version" ? f.version : name == "config.check" ? f.config_check : f.enable_lifecycle) = true;
+      bool& which = name == "version"                 ? f.version
+                    : name == "config.check"          ? f.config_check
+                    : name == "programs.check-attach" ? f.programs_check_attach
+                                                      : f.enable_lifecycle;
+      which = true;
       continue;
     }
     std::optional<std::string>* target = nullptr;
@@ -71,6 +80,10 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       target = &f.capabilities_keep;
     else if (name == "btf.path")
       target = &f.btf_path;
+    else if (name == "programs.dir")
+      target = &f.programs_dir;
+    else if (name == "programs.names")
+      target = &f.programs_names;
     else if (name != "log.level")
       return Error{EINVAL, "unknown flag --" + escape_text(name.substr(0, 64))};
     auto v = take_value();
@@ -105,6 +118,11 @@ Status apply_flag_overrides(const Flags& flags, Config& config) {
       return Error{EINVAL, "flag --web.max-requests: expected a number from 1 to 65536, got " + quote_value(v)};
     config.max_requests = static_cast<uint32_t>(n);
   }
+  if (flags.programs_dir) {
+    if (flags.programs_dir->empty()) return Error{EINVAL, "flag --programs.dir: empty"};
+    config.programs.dir = *flags.programs_dir;
+  }
+  if (flags.programs_names) config.programs.names = programs::split_names(*flags.programs_names);
   return {};
 }
 

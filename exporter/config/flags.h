@@ -19,6 +19,9 @@ struct Flags {
   std::optional<std::string> web_config_file;    // exporter-toolkit's web configuration (http/web_config.h)
   std::optional<std::string> capabilities_keep;  // app/capabilities.h
   std::optional<std::string> btf_path;           // BTF for kernels without /sys/kernel/btf/vmlinux
+  std::optional<std::string> programs_dir;       // user programs (programs/program_config.h)
+  std::optional<std::string> programs_names;     // comma-separated
+  bool programs_check_attach = false;            // with --config.check: load and attach the programs too
   LogLevel log_level = LogLevel::info;
   bool config_check = false;
   bool enable_lifecycle = false;  // POST/PUT /-/reload, as Prometheus' --web.enable-lifecycle

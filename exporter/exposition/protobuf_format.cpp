@@ -34,6 +34,7 @@ void set_histogram(pb::Histogram& out, const Histogram& h) {
     bucket->set_cumulative_count(b.cumulative_count);
     bucket->set_upper_bound(b.upper_bound);
   }
+  if (!h.upper_bounds.empty()) return;  // classic buckets only (a user program's)
   out.set_schema(static_cast<int32_t>(h.layout.schema));
   out.set_zero_threshold(h.layout.zero_threshold_seconds());
   out.set_zero_count(h.counts.empty() ? 0 : h.counts[0]);

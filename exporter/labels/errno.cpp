@@ -17,8 +17,14 @@ std::string errno_label(uint64_t err) {
       "ENOTSYNC",     "EBADCOOKIE",     "ENOTSUPP",       "ETOOSMALL",      "ESERVERFAULT",
       "EBADTYPE",     "EJUKEBOX",       "EIOCBQUEUED",    "ERECALLCONFLICT"};
   if (err >= 512 && err < 512 + kKernelInternal.size()) return std::string(kKernelInternal[err - 512]);
-  if (const char* name = strerrorname_np(static_cast<int>(err))) return name;
+  if (std::string name = errno_name(err); !name.empty()) return name;
   return "E" + std::to_string(err);
+}
+
+std::string errno_name(uint64_t err) {
+  if (err == 0 || err > kMaxErrno) return "";
+  const char* name = strerrorname_np(static_cast<int>(err));
+  return name ? name : "";
 }
 
 }  // namespace bpfex::labels

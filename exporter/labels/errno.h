@@ -15,4 +15,8 @@ inline constexpr uint64_t kMaxErrno = 4095;
 // At most kMaxErrno + 1 values.
 std::string errno_label(uint64_t err);
 
+// The C library's name of an errno ("ENOENT"), "" when it has none (0, the kernel's internal codes,
+// numbers no errno has). The user programs' errno decoder (decoders/) uses it as ebpf_exporter does.
+std::string errno_name(uint64_t err);
+
 }  // namespace bpfex::labels

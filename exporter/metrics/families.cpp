@@ -34,6 +34,15 @@ uint64_t Histogram::cumulative_at_exp(int k) const {
 
 std::vector<Histogram::Bucket> Histogram::classic_buckets() const {
   std::vector<Bucket> out;
+  if (!upper_bounds.empty()) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < upper_bounds.size(); ++i) {
+      cumulative += i < counts.size() ? counts[i] : 0;
+      out.push_back({cumulative, upper_bounds[i]});
+    }
+    out.push_back({sample_count, std::numeric_limits<double>::infinity()});
+    return out;
+  }
   out.reserve(static_cast<size_t>(layout.max_exp - layout.min_exp) + 2);
   const size_t step = size_t{1} << layout.schema;
   uint64_t cumulative = counts.empty() ? 0 : counts[0];  // the zero bucket: le = 2^min_exp
@@ -73,7 +82,7 @@ HistogramFamily::HistogramFamily(std::string name, std::string help, std::vector
 void HistogramFamily::add(const LabelValues& label_values, const HistogramData& data) {
   auto [it, inserted] = values_.try_emplace(sanitized(label_values), data);
   HistogramData& h = it->second;
-  h.counts.resize(h.layout.slots(), 0);
+  h.counts.resize(h.slots(), 0);
   if (inserted) return;
   for (size_t i = 0; i < h.counts.size() && i < data.counts.size(); ++i) h.counts[i] += data.counts[i];
   h.sum += data.sum;
@@ -89,12 +98,29 @@ MetricFamily HistogramFamily::build() const {
     Metric m;
     m.label = make_labels(label_names_, labels);
     m.histogram.layout = h.layout;
+    m.histogram.upper_bounds = h.upper_bounds;
     m.histogram.counts = h.counts;
     m.histogram.sample_sum = h.sum;
     for (uint64_t c : h.counts) m.histogram.sample_count += c;
     f.metric.push_back(std::move(m));
   }
   return f;
+}
+
+void merge_same_name(Families& families) {
+  std::map<std::string, size_t> first;
+  Families out;
+  out.reserve(families.size());
+  for (auto& f : families) {
+    auto [it, inserted] = first.try_emplace(f.name, out.size());
+    if (inserted) {
+      out.push_back(std::move(f));
+      continue;
+    }
+    auto& into = out[it->second].metric;
+    into.insert(into.end(), std::make_move_iterator(f.metric.begin()), std::make_move_iterator(f.metric.end()));
+  }
+  families = std::move(out);
 }
 
 }  // namespace bpfex

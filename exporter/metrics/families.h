@@ -30,6 +30,10 @@ struct Histogram {
   std::vector<uint64_t> counts;  // per slot of layout: zero bucket, native buckets, overflow
   double sample_sum = 0;         // seconds
   uint64_t sample_count = 0;     // the sum of counts
+  // User programs' histograms (ebpf_exporter's linear, fixed, multiplied exp2 buckets) fit no native
+  // schema: when these classic bounds (ascending, +Inf implied) are given, counts are per bucket of
+  // them and then +Inf, layout is unused, and no native buckets are exported.
+  std::vector<double> upper_bounds;
 
   struct Bucket {
     uint64_t cumulative_count = 0;
@@ -83,8 +87,10 @@ inline ScalarFamily gauge_family(std::string name, std::string help, std::vector
 // One series' histogram as the kernel keeps it: a count per slot of layout, the sum in seconds.
 struct HistogramData {
   native_buckets::Layout layout;
-  std::vector<uint64_t> counts;  // layout.slots() of them (missing ones count 0)
+  std::vector<uint64_t> counts;  // slots() of them (missing ones count 0)
   double sum = 0;
+  std::vector<double> upper_bounds;  // classic bounds instead of layout (Histogram::upper_bounds)
+  size_t slots() const { return upper_bounds.empty() ? layout.slots() : upper_bounds.size() + 1; }
 };
 
 class HistogramFamily {
@@ -99,5 +105,9 @@ class HistogramFamily {
   std::vector<std::string> label_names_;
   std::map<LabelValues, HistogramData> values_;
 };
+
+// Families of the same name from different modules (each user program exports its own
+// bpfex_program_* series) become one family, so that the exposition has each name once.
+void merge_same_name(Families& families);
 
 }  // namespace bpfex

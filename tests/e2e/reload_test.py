@@ -5,7 +5,8 @@ one keeps its programs; counts stay exact across the switch (nothing lost, nothi
 down); a bad file, or a change to a setting that only start-up reads, leaves everything as it ran
 and sets bpfex_config_last_reload_successful to 0; a module disabled and enabled again continues
 its counters; with capabilities dropped (the default) a reload that needs them says so and keeps
-the old module; a storm of SIGHUPs changes nothing.
+the old module; a storm of SIGHUPs changes nothing; user programs are loaded at start only, so a
+changed programs: section or program file fails the reload, named, and the program keeps counting.
 
 Usage: tests/e2e/reload_test.py BPFEX_BINARY REPO_ROOT   (root: loads BPF programs)
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -233,6 +235,70 @@ def t_no_lifecycle_without_flag_and_capabilities_dropped():
         d.daemon.sigterm()
 
 
+def t_programs_are_fixed():
+    """A user program (build/programs/execs) keeps its BPF programs and counts across reloads; a
+    changed programs: section, or a changed YAML or object of a loaded program, fails the reload
+    with the setting (and the file) named, and nothing restarts."""
+    build = BPFEX.parent
+    pdir = TMP / "programs"
+    pdir.mkdir(exist_ok=True)
+    shutil.copy(build / "programs" / "execs.bpf.o", pdir / "execs.bpf.o")
+    shutil.copy(build / "programs" / "execs.yaml", pdir / "execs.yaml")
+    yaml_text = (pdir / "execs.yaml").read_text()
+    cfg = TMP / "programs.yaml"
+    off = "".join(f"  {m}: {{enabled: false}}\n" for m in MODULES)
+
+    def write(prefix: str = "bpfex_") -> None:
+        cfg.write_text(f"modules:\n{off}programs:\n  dir: {pdir}\n  names: [execs]\n  metric_prefix: {prefix}\n")
+
+    def count() -> float:
+        return d.sample("bpfex_exec_comms_total", f'comm="{comm}"') or 0
+
+    def expect_count(want: int) -> None:
+        if not wait_until(15, lambda: count() == want):
+            fail(f"bpfex_exec_comms_total{{comm={comm!r}}}: want exactly {want}, got {count()}")
+
+    def refused(what: str, named: str) -> None:
+        r = reload_request(d)
+        expect(f"POST /-/reload, {what}", r.status, 500)
+        if named not in r.body or "restart bpfex" not in r.body:
+            fail(f"{what}: the answer does not name {named!r} and the restart: {r.body}")
+        expect(f"bpfex_config_last_reload_successful, {what}", d.sample("bpfex_config_last_reload_successful"), 0)
+        expect(f"BPF programs, {what}", programs(d.daemon.pid), ids)
+
+    write()
+    comm = unique_name("rlp")
+    d = start_bpfex(BPFEX, [f"--config.file={cfg}", "--capabilities.keep=all", "--web.enable-lifecycle"], TMP,
+                    name="bpfex-reload-programs")
+    try:
+        if wait_healthy(d) != 200:
+            fail("not healthy\n" + d.daemon.tail(20))
+        expect("bpfex_module_up{program:execs}", d.sample("bpfex_module_up", 'module="program:execs"'), 1)
+        ids = programs(d.daemon.pid)
+        if not ids:
+            fail("no BPF programs loaded for program:execs")
+        run_program(TMP, comm, 3)
+        expect_count(3)
+        expect("POST /-/reload, nothing changed", reload_request(d).status, 200)
+        expect("BPF programs after an unchanged reload", programs(d.daemon.pid), ids)
+        write(prefix="ebpf_exporter_")
+        refused("metric_prefix changed", "programs")
+        write()
+        (pdir / "execs.yaml").write_text(yaml_text + "# edited\n")
+        refused("the program's YAML changed", f"programs (changed files: {pdir / 'execs.yaml'})")
+        (pdir / "execs.yaml").write_text(yaml_text)
+        shutil.copy(build / "programs" / "open_errors.bpf.o", pdir / "execs.bpf.o")
+        refused("the program's object changed", f"programs (changed files: {pdir / 'execs.bpf.o'})")
+        shutil.copy(build / "programs" / "execs.bpf.o", pdir / "execs.bpf.o")
+        expect("POST /-/reload, files as loaded again", reload_request(d).status, 200)
+        expect("bpfex_config_last_reload_successful", d.sample("bpfex_config_last_reload_successful"), 1)
+        run_program(TMP, comm, 2)
+        expect_count(5)  # never reset, nothing lost
+        expect("BPF programs after the reloads", programs(d.daemon.pid), ids)
+    finally:
+        expect("exit status", d.daemon.sigterm(), 0)
+
+
 suite.check("start-up counts as a successful load", t_start_counts_as_loaded)
 suite.check("SIGHUP: the changed module replaced, the unchanged one untouched, counts exact",
             t_sighup_replaces_only_the_changed_module)
@@ -244,6 +310,8 @@ suite.check("a module disabled and enabled again: gone, then continuing", t_disa
 suite.check("50 SIGHUPs: nothing restarted, nothing lost", t_sighup_storm)
 suite.check("default: no lifecycle API (403); capabilities dropped: the reload says which it needs",
             t_no_lifecycle_without_flag_and_capabilities_dropped)
+suite.check("user programs: kept across reloads; programs: or a program file changed: refused, named",
+            t_programs_are_fixed)
 rc = B.daemon.sigterm()
 suite.check("SIGTERM after reloads: clean exit", expect, "exit status", rc, 0)
 suite.finish()
