@@ -94,7 +94,9 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
     diag.add(e.mark, "", "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep");
     return diag.errors();
   } catch (const YAML::Exception& e) {
-    diag.add(e.mark, "", "invalid YAML: " + e.msg);
+    // yaml-cpp's messages carry the bytes it choked on (an unknown escape character, an anchor's
+    // name): escaped and cut like any value we echo.
+    diag.add(e.mark, "", "invalid YAML: " + escape_text(e.msg.size() > 200 ? e.msg.substr(0, 200) + "..." : e.msg));
     return diag.errors();
   }
   Config config = default_config();

@@ -119,7 +119,7 @@ void YamlMapReader::field(std::string_view key, uint32_t& out, const Check<uint3
   uint32_t parsed = 0;
   auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), parsed);
   if (ec == std::errc::result_out_of_range) {
-    diag_->add(v->Mark(), child_path(key), "value " + *s + " is too large");
+    diag_->add(v->Mark(), child_path(key), "value " + quote_value(*s) + " is too large");
     return;
   }
   if (ec != std::errc() || end != s->data() + s->size() || s->empty()) {

@@ -97,7 +97,7 @@ TEST_CASE("config errors name line, column and key") {
   CHECK(only_error("modules:\n  exec:\n    max_comms: 0\n") ==
         "3:16 modules.exec.max_comms: must be between 1 and 1048576, got 0");
   CHECK(only_error("modules:\n  exec:\n    max_comms: 99999999999\n") ==
-        "3:16 modules.exec.max_comms: value 99999999999 is too large");
+        "3:16 modules.exec.max_comms: value \"99999999999\" is too large");
   CHECK(only_error("modules:\n  exec:\n    max_comms: [1]\n") ==
         "3:16 modules.exec.max_comms: expected an unsigned integer, got a list");
   CHECK(only_error("modules:\n  exec:\n    enabled: maybe\n") ==
@@ -159,6 +159,18 @@ TEST_CASE("values echoed in errors are escaped and cut short") {
   CHECK(quote_value(nasty, 4) == "\"a\\x00b\\x01\"... (10010 bytes)");
   CHECK(escape_text("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // valid UTF-8 kept
   CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                       // a surrogate is not
+}
+
+// Found by tests/fuzz/config.cpp: two messages echoed outside bytes raw.
+TEST_CASE("yaml-cpp's messages and too large numbers are escaped and cut too") {
+  // An unknown escape: yaml-cpp names the character, here a NUL.
+  const std::string unknown_escape = only_error(std::string("a: \"\\\0\"\n", 8));
+  CHECK(unknown_escape == "1:7 : invalid YAML: unknown escape character: \\x00");
+  // The digits overflow first; what follows them is echoed too.
+  const std::string too_large =
+      only_error("modules:\n  exec:\n    max_comms: \"99999999999\\x01" + std::string(1000, '9') + "\"\n");
+  CHECK_THAT(too_large, Catch::StartsWith("3:16 modules.exec.max_comms: value \"99999999999\\x01999"));
+  CHECK_THAT(too_large, Catch::EndsWith("\"... (1012 bytes) is too large"));
 }
 
 TEST_CASE("invalid YAML is reported with its position") {
