@@ -220,3 +220,25 @@ TEST_CASE("bad flags are errors that name the flag") {
   Config c = default_config();
   CHECK(apply_flag_overrides(*f, c).error().message.find("--web.telemetry-path") != std::string::npos);
 }
+
+// Found by tests/fuzz/flags.cpp: the flag refused "000040", which the file's key takes.
+TEST_CASE("--web.max-requests takes what web.max_requests takes") {
+  for (const char* v : {"40", "000040", "1", "65536"}) {
+    INFO(v);
+    auto f = parse_flags({std::string("--web.max-requests=") + v});
+    REQUIRE(f.ok());
+    Config c = default_config();
+    REQUIRE(apply_flag_overrides(*f, c).ok());
+    CHECK(c.max_requests == config_of(std::string("web:\n  max_requests: \"") + v + "\"\n").max_requests);
+  }
+  for (const char* v : {"", "0", "65537", "-1", "+5", "4x", " 4", "99999999999"}) {
+    INFO(v);
+    auto f = parse_flags({std::string("--web.max-requests=") + v});
+    REQUIRE(f.ok());
+    Config c = default_config();
+    CHECK_THAT(apply_flag_overrides(*f, c).error().message,
+               Catch::StartsWith("flag --web.max-requests: expected a number from 1 to 65536, got \""));
+    CHECK(std::holds_alternative<std::vector<ConfigError>>(
+        parse_config(std::string("web:\n  max_requests: \"") + v + "\"\n", "test.yaml")));
+  }
+}
