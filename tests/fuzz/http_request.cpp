@@ -1,0 +1,86 @@
+// What a request reaches below libmicrohttpd: HttpServer::request_path (the target as route()
+// compares it) and HttpServer::route, for any method, target and valid telemetry path. Properties:
+// only GET and HEAD of the three paths answer 200 (/metrics with the snapshot); any other known path
+// is 405 with Allow, anything else 404; decoding never makes a control byte (%00 stays escaped) or
+// a longer path; every spelling a client may use for the telemetry path (%-escapes in either case,
+// absolute form) reaches it.
+//
+// Input: METHOD \n TARGET \n TELEMETRY_PATH \n then bytes choosing which characters to escape.
+#include <algorithm>
+#include <array>
+
+#include "config/config.h"
+#include "fuzz.h"
+#include "http/server.h"
+
+using bpfex::fuzz::show;
+
+namespace {
+
+bool control(unsigned char c) { return c <= 0x20 || c == 0x7f; }
+
+std::string percent_encode(std::string_view path, bpfex::fuzz::Input& in) {
+  std::string out;
+  uint8_t bits = 0;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (i % 4 == 0) bits = in.byte();
+    const unsigned choice = (bits >> (2 * (i % 4))) & 3;
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (choice == 0 || c == '/') {  // an escaped '/' is not a path separator: never written so
+      out.push_back(static_cast<char>(c));
+      continue;
+    }
+    char hex[4];
+    std::snprintf(hex, sizeof hex, choice == 1 ? "%%%02X" : "%%%02x", c);
+    out += hex;
+  }
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  bpfex::fuzz::Input in(data, size);
+  const std::string method = in.until('\n'), target = in.until('\n');
+  std::string telemetry = in.until('\n');
+  if (bpfex::check_telemetry_path(telemetry)) telemetry = "/metrics";  // the server only gets valid ones
+
+  bpfex::SnapshotStore snapshots;
+  snapshots.publish(std::make_shared<const bpfex::Snapshot>(bpfex::Snapshot{"bpfex_fuzz 1\n", {}}));
+  bpfex::HttpServer server(snapshots, {bpfex::ModuleStatus{"exec", true, true, "", {}}}, telemetry);
+
+  const std::string path = bpfex::HttpServer::request_path(target);
+  FUZZ_CHECK(path.size() <= std::max<size_t>(target.size(), 1), show(target) + " -> " + show(path));
+  std::array<size_t, 256> in_target{}, in_path{};
+  for (char c : target) ++in_target[static_cast<unsigned char>(c)];
+  for (char c : path) ++in_path[static_cast<unsigned char>(c)];
+  for (unsigned c = 0; c < 256; ++c)
+    if (control(static_cast<unsigned char>(c)))
+      FUZZ_CHECK(in_path[c] <= in_target[c], "decoding made a control byte: " + show(target) + " -> " + show(path));
+  if (!target.empty() && target[0] == '/' && target.find('%') == std::string::npos)
+    FUZZ_CHECK(path == target, show(target) + " -> " + show(path));
+
+  const bpfex::HttpServer::Response r = server.route(method, path);
+  const bool known = path == "/" || path == "/healthz" || path == telemetry;
+  const bool readable = method == "GET" || method == "HEAD";
+  FUZZ_CHECK(!r.content_type.empty(), "no Content-Type");
+  if (!known) {
+    FUZZ_CHECK(r.status == 404, method + " " + show(path) + ": " + std::to_string(r.status));
+  } else if (!readable) {
+    FUZZ_CHECK(r.status == 405, show(method) + " " + path + ": " + std::to_string(r.status));
+    FUZZ_CHECK(!r.headers.empty() && r.headers[0].first == "Allow", "405 without Allow");
+  } else {
+    FUZZ_CHECK(r.status == 200, method + " " + path + ": " + std::to_string(r.status));
+    if (path == telemetry) FUZZ_CHECK(r.body == "bpfex_fuzz 1\n", "telemetry path without the snapshot");
+  }
+  // Headers never carry what a client sent (no response splitting).
+  for (const auto& [k, v] : r.headers)
+    FUZZ_CHECK(k.find_first_of("\r\n") == std::string::npos && v.find_first_of("\r\n") == std::string::npos, k);
+
+  // The telemetry path as clients may spell it.
+  const std::string encoded = percent_encode(telemetry, in);
+  FUZZ_CHECK(bpfex::HttpServer::request_path(encoded) == telemetry, show(encoded));
+  const std::string absolute = (in.byte() & 1 ? "HTTP://node:9650" : "http://[::1]:9650") + encoded;
+  FUZZ_CHECK(bpfex::HttpServer::request_path(absolute) == telemetry, show(absolute));
+  return 0;
+}
