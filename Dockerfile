@@ -26,7 +26,7 @@ FROM debian:12-slim
 # Only the shared libraries bpfex links (libc6, libstdc++6 and libgcc-s1 come with them).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libbpf1 libelf1 zlib1g libprometheus-cpp-core1.0 libyaml-cpp0.7 libmicrohttpd12 libcurl4 \
+      libbpf1 libelf1 zlib1g libprometheus-cpp-core1.0 libyaml-cpp0.7 libmicrohttpd12 libcrypt1 libcurl4 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /bpfex /usr/local/bin/bpfex
 COPY config/bpfex.yaml /etc/bpfex/bpfex.yaml

@@ -16,6 +16,10 @@
 #   - loopback traffic (network module): `ping -f` to 127.0.0.1 and ::1, a TCP stream over
 #     127.0.0.1, and raw IPv4 packets of experimental protocols 253/254 to 127.0.0.1 (counted in the
 #     hash map, not the per-interface slots);
+#   - tcp storm: one connection-churn loop per CPU on 127.0.0.1 and ::1 (connect, accept, close,
+#     refused connects, aborts), so the state-change and reset programs run on every connection;
+#   - no OOM storm: OOM kills are rare events, and a storm of them would measure the kernel's OOM
+#     killer and memory pressure rather than bpfex (the oom module's maps are counted all the same);
 # and, from here:
 #   - 10 scrapes of /metrics per second (Prometheus scrapes every 15-60 s; this is far more).
 # Sampling: /proc/PID/status (VmRSS, VmHWM) and /proc/PID/stat (utime+stime) once per second;
@@ -82,6 +86,7 @@ possible_cpus() {
 # Totals in a saved /metrics: syscalls observed (histogram counts), packets counted on lo.
 syscalls_total() { awk '/^bpfex_syscall_latency_seconds_count/ { s += $2 } END { printf "%d", s }' "$1"; }
 lo_packets_total() { awk '/^bpfex_network_packets_total/ && /interface="lo"/ { s += $2 } END { printf "%d", s }' "$1"; }
+tcp_opens_total() { awk '/^bpfex_tcp_connections_total/ { s += $2 } END { printf "%d", s }' "$1"; }
 
 # sample SECONDS LABEL: average and peak CPU (% of one core), peak RSS over SECONDS.
 sample() {
@@ -107,7 +112,7 @@ echo "measure: $BPFEX --config.file=$CONFIG, $(nproc) CPUs, kernel $(uname -r), 
 sample 10 idle
 
 # A few seconds more than the sampling: the load runs through all of it, then stops by itself.
-python3 "$root/tests/lib/load.py" --modules exec,syscall,network --seconds $((LOAD_SECONDS + 5)) --storm &
+python3 "$root/tests/lib/load.py" --modules exec,syscall,network,tcp --seconds $((LOAD_SECONDS + 5)) --storm &
 PIDS+=($!)
 (while :; do curl -s --max-time 5 -o /dev/null "$base/metrics"; sleep 0.1; done) &
 PIDS+=($!)
@@ -120,6 +125,7 @@ execs_after=$(awk '/^bpfex_exec_total/ { s += $2 } END { printf "%d", s }' "$TMP
 echo "load   execs counted: $(((execs_after - execs_before) / LOAD_SECONDS))/s;" \
   "syscalls counted: $((($(syscalls_total "$TMP/metrics.txt") - $(syscalls_total "$TMP/before.txt")) / LOAD_SECONDS))/s;" \
   "lo packets counted: $((($(lo_packets_total "$TMP/metrics.txt") - $(lo_packets_total "$TMP/before.txt")) / LOAD_SECONDS))/s;" \
+  "TCP opens counted: $((($(tcp_opens_total "$TMP/metrics.txt") - $(tcp_opens_total "$TMP/before.txt")) / LOAD_SECONDS))/s;" \
   "/metrics: $(grep -vc '^#' "$TMP/metrics.txt") series, $(wc -c <"$TMP/metrics.txt") bytes;" \
   "overflow: $(awk '/^bpfex_label_overflow_total/ { printf "%s%s %s", sep, $1, $2; sep = ", " }' "$TMP/metrics.txt")"
 read -r ps_rss ps_pcpu < <(ps -o rss=,pcpu= -p "$BPFEX_PID")

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "app/app.h"
+#include "app/capabilities.h"
 #include "app/poller.h"
 #include "app/signals.h"
 #include "base/log.h"
@@ -13,6 +14,8 @@
 #include "exposition/snapshot.h"
 #include "gen/version.h"
 #include "http/server.h"
+#include "http/web_config.h"
+#include "http/web_config_watcher.h"
 #include "loader/btf.h"
 #include "loader/features.h"
 #include "loader/program_stats.h"
@@ -25,6 +28,40 @@ using namespace bpfex;
 namespace {
 
 constexpr int kExitConfigError = 2;
+
+// Drops the capabilities the running modules do not need any more (or as --capabilities.keep
+// says) and sets no_new_privs; returns what was kept and why, for the log and the landing page.
+std::string drop_privileges(const CapabilitiesKeep& keep, const std::vector<RunningModule>& modules) {
+  if (keep.mode == CapabilitiesKeep::Mode::all) {
+    log_info("capabilities: all kept (--capabilities.keep=all)");
+    return "all capabilities kept (--capabilities.keep=all)";
+  }
+  uint64_t mask = 0;
+  std::string kept;
+  auto add = [&](const std::string& name, const std::string& why) {
+    const int cap = capability_number(name);
+    if (cap < 0 || (mask & (uint64_t{1} << cap))) return;
+    mask |= uint64_t{1} << cap;
+    kept += (kept.empty() ? "" : "; ") + name + " (" + why + ")";
+  };
+  if (keep.mode == CapabilitiesKeep::Mode::modules) {
+    for (const RunningModule& m : modules)
+      if (m.module)
+        for (const auto& need : m.module->capabilities_after_start()) add(need.capability, need.why);
+  } else if (keep.mode == CapabilitiesKeep::Mode::list) {
+    for (int cap = 0; cap < 64; ++cap)
+      if (keep.list & (uint64_t{1} << cap)) add(capability_name(cap), "--capabilities.keep");
+  }
+  // Only what the process has can be kept: the rest of the list is moot.
+  mask &= effective_capabilities();
+  if (Status st = drop_capabilities(mask); !st) {
+    log_error("capabilities: could not drop the ones no longer needed", {{"err", st.error().str()}});
+    return "dropping capabilities failed: " + st.error().str();
+  }
+  const std::string text = kept.empty() ? "none kept" : "kept: " + kept;
+  log_info("capabilities dropped after start; no_new_privs set", {{"capabilities", text}});
+  return "capabilities " + text + "; no_new_privs set";
+}
 
 // A stop asked for during start-up: what was started so far is torn down on the way out.
 int stopped_during_startup() {
@@ -71,8 +108,32 @@ int run(int argc, char** argv) {
       return kExitConfigError;
     }
   }
+  CapabilitiesKeep keep;
+  if (flags->capabilities_keep) {
+    auto k = parse_capabilities_keep(*flags->capabilities_keep);
+    if (!k) {
+      std::fprintf(stderr, "bpfex: error: flag --capabilities.keep: %s\n", k.error().message.c_str());
+      return kExitConfigError;
+    }
+    keep = k.value();
+  }
+  // The web configuration is checked like the main one, before anything starts.
+  std::optional<LoadedWebConfig> web;
+  if (flags->web_config_file) {
+    auto loaded = load_web_config(*flags->web_config_file);
+    if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+      for (const auto& e : *errors) std::fprintf(stderr, "%s\n", e.str().c_str());
+      std::fprintf(stderr, "bpfex: %zu web configuration error(s); nothing started\n", errors->size());
+      return kExitConfigError;
+    }
+    web = std::get<LoadedWebConfig>(std::move(loaded));
+  }
   if (flags->config_check) {
     std::fputs(dump_config(config).c_str(), stdout);
+    if (web)
+      std::fprintf(stderr, "bpfex: web configuration from %s is valid (TLS %s, %zu basic auth users)\n",
+                   flags->web_config_file->c_str(), web->config.tls ? "on" : "off",
+                   web->config.basic_auth_users.size());
     std::fprintf(stderr, "bpfex: configuration from %s is valid\n", config.source.c_str());
     return 0;
   }
@@ -115,9 +176,19 @@ int run(int argc, char** argv) {
   HttpLimits limits;
   limits.max_requests = config.max_requests;
   HttpServer http(snapshots, statuses(modules), config.telemetry_path, limits);
-  if (Status st = http.start(config.listen_address); !st) {
+  if (Status st = http.start(config.listen_address, web ? web->config : WebConfig{}); !st) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;
+  }
+  // Everything that needed privilege is done (modules attached, listener bound, even below port
+  // 1024): keep only what the running modules still need.
+  http.describe_privileges(drop_privileges(keep, modules));
+  std::optional<WebConfigWatcher> web_watcher;
+  if (web) {
+    web_watcher.emplace(*flags->web_config_file, *web, [&](const WebConfig& w) { return http.apply(w); });
+    log_info("web config", {{"file", *flags->web_config_file},
+                            {"tls", web->config.tls ? "on" : "off"},
+                            {"basic_auth_users", std::to_string(web->config.basic_auth_users.size())}});
   }
   poller.start();
   signals.started();
@@ -125,6 +196,7 @@ int run(int argc, char** argv) {
 
   const int sig = signals.wait_for_stop();
   log_info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  web_watcher.reset();
   http.stop();
   poller.stop();
   modules.clear();  // detaches links and frees BPF objects

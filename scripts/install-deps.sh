@@ -16,7 +16,7 @@ esac
 packages=(
   # build (the tests are built with the binary: catch2 too)
   build-essential cmake pkg-config clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
-  prometheus-cpp-dev libyaml-cpp-dev libmicrohttpd-dev catch2
+  prometheus-cpp-dev libyaml-cpp-dev libmicrohttpd-dev libgnutls28-dev libcrypt-dev catch2
   # the kubelet client (workload attribution): HTTPS and JSON
   libcurl4-openssl-dev nlohmann-json3-dev
 )

@@ -18,6 +18,9 @@ Flags:
   --web.listen-address=ADDR   address to serve on: :PORT, IPv4:PORT or [IPv6]:PORT (default ":9650")
   --web.telemetry-path=PATH   path of the metrics (default "/metrics")
   --web.max-requests=N        requests handled at once, more get 503 (default 40)
+  --web.config.file=PATH      TLS, basic authentication and headers, in exporter-toolkit's format
+  --capabilities.keep=WHAT    capabilities kept after start: all, none, or CAP_X,CAP_Y (default: what
+                              the running modules need)
   --log.level=LEVEL           debug, info, warn or error (default "info")
   --btf.path=FILE             BTF of this kernel, for kernels without /sys/kernel/btf/vmlinux
                               (raw BTF or an ELF file with a .BTF section, e.g. from BTFHub)
@@ -63,6 +66,10 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       target = &f.telemetry_path;
     else if (name == "web.max-requests")
       target = &f.max_requests;
+    else if (name == "web.config.file")
+      target = &f.web_config_file;
+    else if (name == "capabilities.keep")
+      target = &f.capabilities_keep;
     else if (name == "btf.path")
       target = &f.btf_path;
     else if (name != "log.level")

@@ -16,7 +16,9 @@ struct Flags {
   std::optional<std::string> listen_address;
   std::optional<std::string> telemetry_path;
   std::optional<std::string> max_requests;
-  std::optional<std::string> btf_path;  // BTF for kernels without /sys/kernel/btf/vmlinux
+  std::optional<std::string> web_config_file;    // exporter-toolkit's web configuration (http/web_config.h)
+  std::optional<std::string> capabilities_keep;  // app/capabilities.h
+  std::optional<std::string> btf_path;           // BTF for kernels without /sys/kernel/btf/vmlinux
   LogLevel log_level = LogLevel::info;
   bool config_check = false;
   bool version = false;

@@ -3,10 +3,16 @@
 #include "http/server.h"
 
 #include <arpa/inet.h>
+#include <crypt.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+
+#include <strings.h>
 
 #include <algorithm>
 #include <cstring>
@@ -116,14 +122,16 @@ Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
   return s;
 }
 
-// Queues a response; HEAD gets the head only (libmicrohttpd leaves the body out).
-MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r) {
+// Queues a response with the web configuration's headers; HEAD gets the head only (libmicrohttpd
+// leaves the body out).
+MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r, const WebConfig& web) {
   MHD_Response* response =
       MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()), MHD_RESPMEM_MUST_COPY);
   if (!response) return MHD_NO;
   MHD_add_response_header(response, "Content-Type", r.content_type.c_str());
   MHD_add_response_header(response, "Cache-Control", "no-store");
   for (const auto& [k, v] : r.headers) MHD_add_response_header(response, k.c_str(), v.c_str());
+  for (const auto& [k, v] : web.headers) MHD_add_response_header(response, k.c_str(), v.c_str());
   const MHD_Result ok = MHD_queue_response(connection, static_cast<unsigned>(r.status), response);
   MHD_destroy_response(response);
   return ok;
@@ -131,6 +139,78 @@ MHD_Result send(MHD_Connection* connection, const HttpServer::Response& r) {
 
 HttpServer::Response plain(int status, std::string body) {
   return {status, "text/plain; charset=utf-8", std::move(body), {}};
+}
+
+// RFC 4648 base64; nullopt when s is not.
+std::optional<std::string> base64_decode(std::string_view s) {
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  size_t padding = 0;
+  for (char c : s) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else if (c == '=') {
+      ++padding;
+      continue;
+    } else {
+      return std::nullopt;
+    }
+    if (padding) return std::nullopt;  // data after padding
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  if (padding > 2 || (s.size() % 4) != 0) return std::nullopt;
+  return out;
+}
+
+std::string sha256(const std::string& s) {
+  unsigned char digest[32];
+  gnutls_hash_fast(GNUTLS_DIG_SHA256, s.data(), s.size(), digest);
+  return std::string(reinterpret_cast<char*>(digest), sizeof digest);
+}
+
+// Whether the client certificate has a Subject Alternative Name (DNS, IP, e-mail, URI) that is
+// exactly one of allowed.
+bool san_allowed(const gnutls_datum_t& der, const std::vector<std::string>& allowed) {
+  gnutls_x509_crt_t crt = nullptr;
+  if (gnutls_x509_crt_init(&crt) < 0) return false;
+  bool found = false;
+  if (gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER) >= 0) {
+    for (unsigned i = 0; !found; ++i) {
+      char buf[1024];
+      size_t size = sizeof buf;
+      unsigned critical = 0;
+      const int type = gnutls_x509_crt_get_subject_alt_name(crt, i, buf, &size, &critical);
+      if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) break;
+      if (type < 0) continue;
+      std::string name(buf, size);
+      if (type == GNUTLS_SAN_IPADDRESS) {
+        char text[INET6_ADDRSTRLEN] = "";
+        if (size == 4) inet_ntop(AF_INET, buf, text, sizeof text);
+        if (size == 16) inet_ntop(AF_INET6, buf, text, sizeof text);
+        name = text;
+      } else if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_RFC822NAME && type != GNUTLS_SAN_URI) {
+        continue;
+      }
+      found = std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+    }
+  }
+  gnutls_x509_crt_deinit(crt);
+  return found;
 }
 
 MHD_Result on_request(void* self, MHD_Connection* connection, const char* url, const char* method, const char*,
@@ -147,31 +227,95 @@ HttpServer::HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus>
       telemetry_path_(std::move(telemetry_path)),
       limits_(limits) {}
 
-Status HttpServer::start(const std::string& listen_address) {
+Status HttpServer::start(const std::string& listen_address, const WebConfig& web) {
   auto listener = listen_on(listen_address, port_);
   if (!listener) return listener.error();
   listener_ = std::move(listener.value());
-  const unsigned connections = connections_allowed(limits_.max_connections);
-  daemon_ = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &on_request, this,
-                             MHD_OPTION_EXTERNAL_LOGGER, &mhd_log, nullptr, MHD_OPTION_LISTEN_SOCKET,
-                             static_cast<MHD_socket>(listener_.get()), MHD_OPTION_THREAD_POOL_SIZE, limits_.threads,
-                             MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                             static_cast<unsigned>(limits_.idle_timeout.count()), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                             limits_.max_request_bytes, MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, nullptr,
-                             MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
-  if (!daemon_) {
-    listener_.reset();
-    return Error{EIO, "listen on " + listen_address + ": libmicrohttpd did not start"};
+  web_.store(std::make_shared<const WebConfig>(web));
+  {
+    // A bcrypt hash of nothing anyone knows, for unknown users to cost what known ones do.
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    crypt_data data{};
+    if (crypt_gensalt_rn("$2y$", 10, nullptr, 0, salt, sizeof salt))
+      if (const char* h = crypt_rn(std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()).c_str(),
+                                   salt, &data, sizeof data))
+        dummy_hash_ = h;
   }
-  log_debug("http: serving", {{"connections", std::to_string(connections)}});
+  if (Status st = start_daemon(); !st) {
+    listener_.reset();
+    return st.error().wrap("listen on " + listen_address);
+  }
+  return {};
+}
+
+Status HttpServer::start_daemon() {
+  const std::shared_ptr<const WebConfig> web = web_.load();
+  const unsigned connections = connections_allowed(limits_.max_connections);
+  // TLS options, when configured: the strings live as long as the daemon (daemon_web_).
+  std::vector<MHD_OptionItem> tls;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  std::string priorities;
+  if (web->tls) {
+    flags |= MHD_USE_TLS;
+    tls.push_back({MHD_OPTION_HTTPS_MEM_KEY, 0, const_cast<char*>(web->tls->key_pem.c_str())});
+    tls.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(web->tls->cert_pem.c_str())});
+    priorities = web->tls->priorities();
+    tls.push_back({MHD_OPTION_HTTPS_PRIORITIES, 0, nullptr});  // filled below, once priorities is final
+    // A trust list makes the server ask clients for a certificate. Request and RequireAny verify
+    // nothing, so any PEM certificate will do when there is no client CA: the server's own.
+    if (web->tls->client_auth != ClientAuth::none) {
+      const std::string& trust = web->tls->client_ca_pem.empty() ? web->tls->cert_pem : web->tls->client_ca_pem;
+      tls.push_back({MHD_OPTION_HTTPS_MEM_TRUST, 0, const_cast<char*>(trust.c_str())});
+    }
+  }
+  tls.push_back({MHD_OPTION_END, 0, nullptr});
+  for (auto& o : tls)
+    if (o.option == MHD_OPTION_HTTPS_PRIORITIES) o.ptr_value = const_cast<char*>(priorities.c_str());
+  daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &on_request, this, MHD_OPTION_EXTERNAL_LOGGER, &mhd_log,
+                             nullptr, MHD_OPTION_LISTEN_SOCKET, static_cast<MHD_socket>(listener_.get()),
+                             MHD_OPTION_THREAD_POOL_SIZE, limits_.threads, MHD_OPTION_CONNECTION_LIMIT, connections,
+                             MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(limits_.idle_timeout.count()),
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, limits_.max_request_bytes,
+                             MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, nullptr, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+                             MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_ARRAY, tls.data(), MHD_OPTION_END);
+  if (!daemon_)
+    return Error{EIO, web->tls ? "libmicrohttpd did not start with this TLS configuration (run with "
+                                 "--log.level=debug for its words)"
+                               : "libmicrohttpd did not start"};
+  daemon_web_ = web;
+  log_debug("http: serving", {{"connections", std::to_string(connections)}, {"tls", web->tls ? "on" : "off"}});
+  return {};
+}
+
+void HttpServer::stop_daemon() {
+  if (!daemon_) return;
+  // Quiesced first: stopping then leaves the listening socket (ours) open for the next daemon.
+  MHD_quiesce_daemon(daemon_);
+  MHD_stop_daemon(daemon_);  // joins its threads, closes every connection
+  daemon_ = nullptr;
+}
+
+Status HttpServer::apply(const WebConfig& web) {
+  auto next = std::make_shared<const WebConfig>(web);
+  const bool tls_changed = !daemon_web_ || daemon_web_->tls != next->tls;
+  {
+    std::lock_guard lock(auth_mutex_);
+    good_logins_.clear();  // users or their passwords may have changed
+  }
+  std::shared_ptr<const WebConfig> previous = web_.exchange(next);
+  if (!tls_changed || !daemon_) return {};
+  stop_daemon();
+  if (Status st = start_daemon(); !st) {
+    // The new TLS settings do not start: back to what ran.
+    web_.store(previous);
+    if (Status again = start_daemon(); !again) return again.error().wrap("restoring the previous web configuration");
+    return st;
+  }
   return {};
 }
 
 void HttpServer::stop() {
-  if (daemon_) {
-    MHD_stop_daemon(daemon_);  // joins its threads, closes every connection
-    daemon_ = nullptr;
-  }
+  stop_daemon();
   listener_.reset();
 }
 
@@ -208,12 +352,18 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
   // Called once as the headers are in, then for each piece of a body, then with no data when the
   // request is complete. A request with a body is answered at once, so the body is never read
   // (and the connection is closed); any other on its last call, so keep-alive and pipelining work.
+  const std::shared_ptr<const WebConfig> web = web_.load();
   if (*state == nullptr) {
     *state = this;
+    // TLS, rate limit and credentials first: nothing else is said to whom they refuse.
+    if (auto refused = refuse(connection, *web)) {
+      if (refused->status == 0) return false;  // closed, as a failed TLS client check would be
+      return send(connection, *refused, *web) == MHD_YES;
+    }
     const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
     const bool body = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr ||
                       (length && std::strcmp(length, "0") != 0);
-    if (body) return send(connection, plain(413, "413 request bodies are not accepted\n")) == MHD_YES;
+    if (body) return send(connection, plain(413, "413 request bodies are not accepted\n"), *web) == MHD_YES;
     return true;
   }
   if (*upload_data_size != 0) {
@@ -222,11 +372,94 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
   }
   if (in_flight_.fetch_add(1) >= limits_.max_requests) {
     in_flight_.fetch_sub(1);
-    return send(connection, plain(503, "503 too many requests at once, try again\n")) == MHD_YES;
+    return send(connection, plain(503, "503 too many requests at once, try again\n"), *web) == MHD_YES;
   }
-  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")));
+  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")), *web);
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;
+}
+
+std::optional<HttpServer::Response> HttpServer::refuse(MHD_Connection* connection, const WebConfig& web) {
+  if (web.tls && daemon_web_ && daemon_web_->tls) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    auto* session = info ? static_cast<gnutls_session_t>(info->tls_session) : nullptr;
+    if (!session) return Response{0, "", "", {}};
+    const TlsSettings& tls = *daemon_web_->tls;
+    if (gnutls_protocol_get_version(session) != GNUTLS_TLS1_3) {
+      const char* kx = gnutls_kx_get_name(gnutls_kx_get(session));
+      const char* cipher = gnutls_cipher_get_name(gnutls_cipher_get(session));
+      const char* mac = gnutls_mac_get_name(gnutls_mac_get(session));
+      if (!tls.suite_allowed(kx ? kx : "", cipher ? cipher : "", mac ? mac : "")) {
+        log_debug("http: TLS cipher suite not in cipher_suites",
+                  {{"kx", kx ? kx : ""}, {"cipher", cipher ? cipher : ""}});
+        return Response{0, "", "", {}};
+      }
+    }
+    unsigned peers = 0;
+    const gnutls_datum_t* chain = gnutls_certificate_get_peers(session, &peers);
+    const bool has_cert = chain && peers > 0;
+    const bool must_have =
+        tls.client_auth == ClientAuth::require_any || tls.client_auth == ClientAuth::require_and_verify;
+    const bool must_verify = tls.client_auth == ClientAuth::require_and_verify ||
+                             (tls.client_auth == ClientAuth::verify_if_given && has_cert);
+    if (must_have && !has_cert) {
+      log_debug("http: no client certificate");
+      return Response{0, "", "", {}};
+    }
+    if (must_verify) {
+      unsigned status = 0;
+      if (gnutls_certificate_verify_peers2(session, &status) < 0 || status != 0) {
+        log_debug("http: client certificate not verified");
+        return Response{0, "", "", {}};
+      }
+    }
+    if (!tls.client_allowed_sans.empty() && !(has_cert && san_allowed(chain[0], tls.client_allowed_sans))) {
+      log_debug("http: client certificate has no allowed SAN");
+      return Response{0, "", "", {}};
+    }
+  }
+  if (web.rate_interval.count() > 0) {
+    std::lock_guard lock(auth_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (tokens_at_ == std::chrono::steady_clock::time_point{}) tokens_ = web.rate_burst;
+    tokens_ = std::min<double>(web.rate_burst, tokens_ + std::chrono::duration<double>(now - tokens_at_) /
+                                                             std::chrono::duration<double>(web.rate_interval));
+    tokens_at_ = now;
+    if (tokens_ < 1) return plain(429, "429 too many requests\n");
+    tokens_ -= 1;
+  }
+  if (!web.basic_auth_users.empty()) {
+    Response unauthorized = plain(401, "401 unauthorized\n");
+    unauthorized.headers.push_back({"WWW-Authenticate", "Basic"});
+    const char* header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
+    if (!header || strncasecmp(header, "Basic ", 6) != 0) return unauthorized;
+    auto decoded = base64_decode(header + 6);
+    if (!decoded) return unauthorized;
+    const size_t colon = decoded->find(':');
+    if (colon == std::string::npos) return unauthorized;
+    if (!credentials_ok(web, decoded->substr(0, colon), decoded->substr(colon + 1))) return unauthorized;
+  }
+  return std::nullopt;
+}
+
+bool HttpServer::credentials_ok(const WebConfig& web, const std::string& user, const std::string& password) {
+  const std::string digest = sha256(password);
+  {
+    std::lock_guard lock(auth_mutex_);
+    auto it = good_logins_.find(user);
+    if (it != good_logins_.end() && it->second == digest) return true;
+  }
+  // bcrypt costs tens of milliseconds on purpose; an unknown user costs one too, so that the time a
+  // refusal takes does not tell which users exist.
+  auto known = web.basic_auth_users.find(user);
+  const bool ok = bcrypt_matches(password, known == web.basic_auth_users.end() ? dummy_hash_ : known->second) &&
+                  known != web.basic_auth_users.end();
+  if (ok) {
+    std::lock_guard lock(auth_mutex_);
+    if (good_logins_.size() > 1024) good_logins_.clear();  // bounded: users are few
+    good_logins_[user] = digest;
+  }
+  return ok;
 }
 
 HttpServer::Response HttpServer::route(const std::string& method, const std::string& path) const {
@@ -286,7 +519,12 @@ std::string HttpServer::landing_page() const {
     html += "<tr><td>" + html_escape(m.name) + "</td><td class=\"" + cls + "\">" + html_escape(state) + "</td><td>" +
             progs + "</td></tr>\n";
   }
-  html += "</table>\n</body></html>\n";
+  html += "</table>\n";
+  {
+    const std::lock_guard lock(privileges_mutex_);
+    if (!privileges_.empty()) html += "<h2>Privileges</h2>\n<p>" + html_escape(privileges_) + "</p>\n";
+  }
+  html += "</body></html>\n";
   return html;
 }
 

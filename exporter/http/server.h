@@ -10,7 +10,10 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,7 @@
 #include "base/fd.h"
 #include "base/result.h"
 #include "exposition/snapshot.h"
+#include "http/web_config.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -49,7 +53,17 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  Status start(const std::string& listen_address);
+  // web: TLS, basic auth, headers and rate limit (--web.config.file); empty: plain HTTP for all.
+  Status start(const std::string& listen_address, const WebConfig& web = {});
+  // What bpfex kept of its privileges, for the landing page (set while serving: the listener is
+  // bound before privileges are dropped, so that a port below 1024 works).
+  void describe_privileges(std::string text) {
+    const std::lock_guard lock(privileges_mutex_);
+    privileges_ = std::move(text);
+  }
+  // A changed web configuration: TLS changes restart the listener's server (on the same socket:
+  // connections in flight are dropped, none refused), the rest applies from the next request.
+  Status apply(const WebConfig& web);
   void stop();
   // The port it listens on (useful after listening on port 0).
   unsigned port() const { return port_; }
@@ -73,15 +87,31 @@ class HttpServer {
  private:
   std::string landing_page() const;
   Response healthz() const;
+  Status start_daemon();
+  void stop_daemon();
+  // Whether a request may go on: its TLS session meets the web configuration, the rate limit has a
+  // token, its credentials are right. Otherwise the response to give (status 0: close instead).
+  std::optional<Response> refuse(MHD_Connection* connection, const WebConfig& web);
+  bool credentials_ok(const WebConfig& web, const std::string& user, const std::string& password);
 
   const SnapshotStore& snapshots_;
   std::vector<ModuleStatus> modules_;
   std::string telemetry_path_;
+  mutable std::mutex privileges_mutex_;
+  std::string privileges_;
   HttpLimits limits_;
   Fd listener_;
   unsigned port_ = 0;
   MHD_Daemon* daemon_ = nullptr;
   std::atomic<unsigned> in_flight_{0};
+  std::atomic<std::shared_ptr<const WebConfig>> web_{std::make_shared<const WebConfig>()};
+  std::shared_ptr<const WebConfig> daemon_web_;  // what the running daemon's TLS was made from
+
+  std::mutex auth_mutex_;                           // guards what follows
+  std::map<std::string, std::string> good_logins_;  // user -> SHA-256 of a password that matched
+  std::string dummy_hash_;                          // unknown users cost one bcrypt of this, as known ones do
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point tokens_at_{};
 };
 
 }  // namespace bpfex

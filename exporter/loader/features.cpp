@@ -73,7 +73,10 @@ int read_int_file(const std::string& path, int fallback) {
 
 KernelFeatures::KernelFeatures(std::string btf_path) : btf_path_(std::move(btf_path)) {}
 
-KernelFeatures::~KernelFeatures() { btf__free(vmlinux_btf_); }
+KernelFeatures::~KernelFeatures() {
+  btf__free(vmlinux_btf_);
+  btf__free(path_btf_);
+}
 
 const struct btf* KernelFeatures::vmlinux_btf() {
   if (!vmlinux_btf_loaded_) {
@@ -194,6 +197,16 @@ bool KernelFeatures::probe_tcx() {
   Fd link(bpf_link_create(prog.get(), 1, BPF_TCX_INGRESS, nullptr));
   if (!link) log_info("tcx links unavailable", {{"err", labels::errno_label(static_cast<uint64_t>(errno))}});
   return static_cast<bool>(link);
+}
+
+std::optional<std::vector<TracepointArg>> KernelFeatures::tracepoint_args(std::string_view name) {
+  std::lock_guard lock(mutex_);
+  if (btf_path_.empty()) return bpfex::tracepoint_args(vmlinux_btf(), name);
+  if (!path_btf_loaded_) {
+    path_btf_loaded_ = true;
+    path_btf_ = btf__parse(btf_path_.c_str(), nullptr);
+  }
+  return bpfex::tracepoint_args(path_btf_, name);
 }
 
 bool RestrictedFeatures::can_attach(Flavour flavour, std::string_view target) {

@@ -6,12 +6,14 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "loader/flavour.h"
+#include "loader/tracepoint_args.h"
 
 struct btf;
 
@@ -38,6 +40,11 @@ class Features {
   // BTF for CO-RE when the kernel's own is not readable (--btf.path, loader/btf.h); "" for the
   // kernel's.
   virtual std::string btf_path() const { return ""; }
+  // The arguments tracepoint `name` passes its programs here (loader/tracepoint_args.h), from the
+  // BTF CO-RE uses.
+  virtual std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) {
+    return bpfex::tracepoint_args(btf_path(), name);
+  }
 };
 
 // Probes the running kernel by loading and attaching tiny programs.
@@ -51,6 +58,8 @@ class KernelFeatures final : public Features {
   bool can_attach(Flavour flavour, std::string_view target) override;
   bool can_attach(NetdevFlavour flavour) override;
   std::string btf_path() const override { return btf_path_; }
+  // From the BTF parsed once for the probes (or --btf.path's, parsed once), not parsed again.
+  std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) override;
 
  private:
   bool probe(Flavour flavour, const std::string& target);
@@ -67,6 +76,8 @@ class KernelFeatures final : public Features {
   std::map<NetdevFlavour, bool> netdev_cache_;
   struct btf* vmlinux_btf_ = nullptr;
   bool vmlinux_btf_loaded_ = false;
+  struct btf* path_btf_ = nullptr;  // --btf.path's, for tracepoint_args()
+  bool path_btf_loaded_ = false;
 };
 
 // Decorator for tests: pretends the listed flavours are unavailable.
@@ -77,6 +88,9 @@ class RestrictedFeatures final : public Features {
   bool can_attach(Flavour flavour, std::string_view target) override;
   bool can_attach(NetdevFlavour flavour) override;
   std::string btf_path() const override { return base_.btf_path(); }
+  std::optional<std::vector<TracepointArg>> tracepoint_args(std::string_view name) override {
+    return base_.tracepoint_args(name);
+  }
 
  private:
   Features& base_;

@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "kernel/block.h"
 #include "labels/block.h"
+#include "labels/overflow.h"
 #include "loader/maps.h"
 #include "metrics/log2_buckets.h"
 #include "modules/tracing_module.h"
@@ -182,14 +183,15 @@ class BlockModule final : public TracingModule<block_bpf> {
     for (const auto& [dev, by_op] : rows) {
       auto disk = disks_.find(dev);
       if (disk == disks_.end()) continue;  // gone
-      for (const auto& [op, row] : by_op) add_row(disk->second.named ? disk->second.name : "other", op, row);
+      for (const auto& [op, row] : by_op)
+        add_row(disk->second.named ? labels::distinct_from_overflow(disk->second.name) : "other", op, row);
     }
     for (const auto& [dev, by_error] : errors) {
       auto disk = disks_.find(dev);
       if (disk == disks_.end()) continue;
       for (const auto& [key, n] : by_error)
-        failures.add({disk->second.named ? disk->second.name : "other", labels::block_op_label(key.first),
-                      labels::block_status_label(key.second, release_)},
+        failures.add({disk->second.named ? labels::distinct_from_overflow(disk->second.name) : "other",
+                      labels::block_op_label(key.first), labels::block_status_label(key.second, release_)},
                      static_cast<double>(n));
     }
     for (const auto& [op, row] : overflow) {

@@ -58,6 +58,13 @@ class Module {
   virtual Status read(ModuleReading& out) = 0;
   // Programs as loaded and attached, for self-metrics and the landing page.
   virtual std::vector<LoadedProgram> programs() const = 0;
+  // What the module still needs once started (bpfex drops every other capability): a capability
+  // name ("CAP_NET_ADMIN") and what for. Most modules need none: reading maps takes only their fds.
+  struct CapabilityNeed {
+    std::string capability;
+    std::string why;
+  };
+  virtual std::vector<CapabilityNeed> capabilities_after_start() const { return {}; }
 };
 
 // Spec for a module class M with a nested Options struct and a constructor taking const Options&.

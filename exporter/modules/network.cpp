@@ -244,6 +244,11 @@ class NetworkModule final : public Module, private LinkObserver {
     return {};
   }
 
+  std::vector<CapabilityNeed> capabilities_after_start() const override {
+    return {{"CAP_NET_ADMIN", "network: attaches its programs to interfaces created later (" +
+                                  std::string(flavour_name(flavour_)) + ")"}};
+  }
+
   std::vector<LoadedProgram> programs() const override {
     std::vector<LoadedProgram> out;
     const std::string flavour(flavour_name(flavour_));

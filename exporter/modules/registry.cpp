@@ -6,7 +6,7 @@ namespace bpfex {
 // One line per module: X(name), where exporter/modules/<name>.cpp defines
 // `ModuleSpec <name>_module_spec()`. Order here is the order of the config, the landing page and
 // the metrics.
-#define BPFEX_BUILTIN_MODULES(X) X(exec) X(syscall) X(network) X(runqueue) X(block)
+#define BPFEX_BUILTIN_MODULES(X) X(exec) X(syscall) X(network) X(runqueue) X(block) X(tcp) X(oom)
 
 #define BPFEX_DECLARE_SPEC(name) ModuleSpec name##_module_spec();
 BPFEX_BUILTIN_MODULES(BPFEX_DECLARE_SPEC)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib.harness import (Suite, describe, duration_seconds, effective_config, ensure_tracefs, expect,  # noqa: E402
-                         expect_exact_count, expect_growth, fail, free_ports, http_request, parse_args,
+                         expect_exact_count, expect_growth, fail, free_ports, http_request, parse_args, port_free,
                          registered_modules, require_root, run, start_bpfex, start_prometheus, temp_dir,
                          wait_healthy, wait_until)
 from lib.load import failing_execs, ping, run_program, unique_name  # noqa: E402
@@ -44,7 +44,8 @@ BPFEX, ROOT = parse_args(suite)
 CONFIG = ROOT / "config" / "bpfex.yaml"
 BROKEN = sorted((ROOT / "tests" / "e2e" / "broken").glob("*.yaml"))
 TMP = temp_dir("bpfex-e2e.")
-PORT, PROM_PORT, SPARE_PORT = free_ports(3)  # SPARE_PORT: for runs that must not start
+PORT, PROM_PORT, SPARE_PORT = free_ports(3)
+LOW_PORT = next(p for p in range(900, 1024) if port_free(p))  # privileged: bound before capabilities go  # SPARE_PORT: for runs that must not start
 EXEC_NAME = unique_name("e2e")
 
 
@@ -254,6 +255,75 @@ def t_landing_page(modules: list[str]):
         fail("no link to /metrics\n" + r.body[:2000])
 
 
+CAP_NET_ADMIN = 1 << 12
+
+
+def thread_status(pid: int) -> list[dict[str, str]]:
+    """/proc/PID/task/*/status of every thread, as field -> value."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that just ended
+        out.append(dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line))
+    return out
+
+
+def t_capabilities_dropped():
+    """Started as root with every capability: afterwards every thread keeps CAP_NET_ADMIN only (the
+    network module attaches to interfaces created later) and has no_new_privs; the landing page says
+    what was kept and why."""
+    for status in thread_status(bpfex.daemon.pid):
+        expect(f"thread {status.get('Pid')} CapEff", int(status["CapEff"], 16), CAP_NET_ADMIN)
+        expect(f"thread {status.get('Pid')} CapBnd", int(status["CapBnd"], 16), CAP_NET_ADMIN)
+        expect(f"thread {status.get('Pid')} NoNewPrivs", status["NoNewPrivs"].strip(), "1")
+    page = bpfex.get("/").body
+    if "CAP_NET_ADMIN (network: attaches" not in page:
+        fail("the landing page does not say which capability was kept and why")
+
+
+def t_veth_after_drop():
+    """With its capabilities dropped, the network module still attaches to a new interface."""
+    a, b = "bxe" + os.urandom(3).hex(), "bxf" + os.urandom(3).hex()
+    try:
+        run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], timeout=10)
+        run(["ip", "link", "set", a, "up"], timeout=10)
+        run(["ip", "link", "set", b, "up"], timeout=10)
+        run(["ip", "addr", "add", "10.253.7.1/24", "dev", a], timeout=10)
+        run(["ping", "-q", "-b", "-c", "3", "-i", "0.2", "-W", "1", "-I", a, "10.253.7.255"], timeout=15)
+        def seen() -> bool:
+            return (bpfex.sample("bpfex_network_packets_total", f'interface="{b}",direction="rx",family="ipv4",'
+                                 'protocol="icmp"') or 0) >= 3
+        if not wait_until(15, seen):
+            fail(f"no ICMP counted on {b}\n{bpfex.series('bpfex_network_packets_total')}")
+    finally:
+        run(["ip", "link", "del", a], timeout=10)
+
+
+def t_capabilities_keep_flag():
+    """--capabilities.keep: a name that is none is exit 2; all keeps everything; none keeps nothing,
+    and a listener below port 1024 still works (it is bound before the drop)."""
+    proc = run_bpfex("--capabilities.keep=CAP_NOPE", "--config.check")
+    expect("exit status for an unknown capability", proc.returncode, 2)
+    if "CAP_NOPE" not in proc.stderr:
+        fail("the error does not name the capability\n" + describe(proc))
+    quiet = TMP / "quiet.yaml"
+    quiet.write_text("modules:\n" + "".join(f"  {m}: {{enabled: false}}\n" for m in registered_modules(BPFEX)))
+    for keep, want, port in (("all", None, SPARE_PORT), ("none", 0, LOW_PORT)):
+        b = start_bpfex(BPFEX, [f"--config.file={quiet}", f"--capabilities.keep={keep}"], TMP, port,
+                        name=f"bpfex-keep-{keep}")
+        if wait_healthy(b) != 200:
+            fail(f"--capabilities.keep={keep}: not healthy\n{b.daemon.tail(10)}")
+        effective = {int(s["CapEff"], 16) for s in thread_status(b.daemon.pid)}
+        if want is None:
+            if effective != {int(thread_status(os.getpid())[0]["CapEff"], 16)}:
+                fail(f"--capabilities.keep=all: CapEff {effective}")
+        elif effective != {want}:
+            fail(f"--capabilities.keep={keep}: CapEff {effective}")
+        b.daemon.sigterm()
+
+
 def t_healthz():
     r = bpfex.get("/healthz")
     expect("status", r.status, 200)
@@ -368,6 +438,8 @@ for module in MODULES:
     suite.check(f'bpfex_module_up{{module="{module}"}} 1', t_module_up, module)
 suite.check("GET / landing page names every module, links /metrics", t_landing_page, MODULES)
 suite.check("GET /healthz 200 ok", t_healthz)
+suite.check("capabilities: every thread keeps CAP_NET_ADMIN only, no_new_privs, said on /", t_capabilities_dropped)
+suite.check("after the drop, a new veth is still attached to and counted", t_veth_after_drop)
 suite.check("GET /nope 404", t_status, 404, "GET", "/nope")
 suite.check("POST /metrics 405", t_status, 405, "POST", "/metrics")
 suite.check("DELETE / 405", t_status, 405, "DELETE", "/")
@@ -416,6 +488,7 @@ def t_sigterm_during_startup():
 suite.check("SIGHUP, SIGUSR1, SIGUSR2, SIGALRM: logged, bpfex keeps serving", t_other_signals_ignored)
 suite.check("SIGTERM: exit 0 within 10 s", lambda: expect("exit status after SIGTERM", bpfex.daemon.sigterm(), 0))
 suite.check("SIGTERM during start-up: exit 0 within 15 s", t_sigterm_during_startup)
+suite.check("--capabilities.keep: unknown name exit 2, all, none", t_capabilities_keep_flag)
 
 suite.check("kernel BTF hidden: every module down, /healthz names the file and --btf.path", t_hidden_btf_named)
 suite.check("kernel BTF hidden, --btf.path to a copy: healthy, no BTF-attached flavour", t_hidden_btf_with_path)

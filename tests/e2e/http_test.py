@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import Suite, expect, fail, free_ports, http_get, parse_args, start_bpfex, temp_dir, wait_healthy  # noqa: E402
+from lib.harness import (Suite, expect, fail, free_ports, http_get, parse_args, registered_modules,  # noqa: E402
+                         start_bpfex, temp_dir, wait_healthy)
 
 SCRAPE_TIMEOUT = 5  # seconds a scrape may take before it counts as not answered
 
@@ -33,7 +34,7 @@ TMP = temp_dir("bpfex-http.")
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 CONFIG = TMP / "bpfex.yaml"
-CONFIG.write_text("modules:\n  exec: {enabled: false}\n  syscall: {enabled: false}\n  network: {enabled: false}\n")
+CONFIG.write_text("modules:\n" + "".join(f"  {m}: {{enabled: false}}\n" for m in registered_modules(BPFEX)))
 PORT = free_ports(1)[0]
 bpfex = start_bpfex(BPFEX, [f"--config.file={CONFIG}"], TMP, port=PORT, host="")  # ":PORT": every address
 suite.show_logs(bpfex.daemon)

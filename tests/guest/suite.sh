@@ -21,7 +21,8 @@ self=$here/$(basename "${BASH_SOURCE[0]}")
 # Per kernel: "module/program=flavour" with shell glob patterns; the first pattern that matches a
 # program's module/name applies. Every program on the landing page needs a matching line and every
 # line must match a program: a renamed program fails here until this table follows.
-# 6.1: fentry/fexit and tp_btf exist, no tcx (6.6+). 6.12: all of those and tcx.
+# 6.1: fentry/fexit and tp_btf exist, no tcx (6.6+); fentry does not attach to tcp_v[46]_syn_recv_sock
+# there (kprobes do). 6.12: all of those and tcx.
 declare -A EXPECTED=(
   [6.1]="
     exec/exec_tp_btf=tp_btf
@@ -32,6 +33,11 @@ declare -A EXPECTED=(
     network/*=tc
     runqueue/*=tp_btf
     block/*=tp_btf
+    tcp/*_tp_btf=tp_btf
+    tcp/tcp_conn_request_fentry=fentry
+    tcp/tcp_v*_syn_recv_kprobe=kprobe
+    oom/oom_victim_tp_btf=tp_btf
+    oom/oom_kill_fentry=fentry
   "
   [6.12]="
     exec/exec_tp_btf=tp_btf
@@ -42,6 +48,10 @@ declare -A EXPECTED=(
     network/*=tcx
     runqueue/*=tp_btf
     block/*=tp_btf
+    tcp/*_tp_btf=tp_btf
+    tcp/*_fentry=fentry
+    oom/oom_victim_tp_btf=tp_btf
+    oom/oom_kill_fentry=fentry
   "
 )
 

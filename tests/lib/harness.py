@@ -341,6 +341,16 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def port_free(port: int) -> bool:
+    """Whether a TCP port can be bound on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def wait_until(seconds: float, predicate: Callable[[], bool], interval: float = 0.25) -> bool:
     """Polls predicate until it is true (an exception counts as "not yet"); False after `seconds`."""
     deadline = time.monotonic() + seconds

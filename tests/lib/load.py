@@ -11,7 +11,12 @@ LOADS maps a module name (as bpfex registers it) to the function that makes work
            round trip); storm: more CPU-bound processes than CPUs, so that runnable tasks wait;
   block    O_DIRECT reads, writes and fsyncs on a loop device of its own (root) backed by a sparse
            16 MB file on a 1 MB tmpfs, so that writes past the first megabyte fail (ENOSPC): every
-           operation and an error kind appear; without root, O_DIRECT on a file in the work directory.
+           operation and an error kind appear; without root, O_DIRECT on a file in the work directory;
+  tcp      loopback TCP over 127.0.0.1 and ::1: connections accepted and closed, connects to a
+           closed port (refused: a reset each way), aborted connections (a reset), and connects
+           to a listener whose accept queue is full (listen overflows, and SYN retransmits);
+  oom      OOM kills: a child that allocates past the 32 MiB limit of a memory cgroup the load
+           creates (cgroup v2's memory controller, else v1's; root only), one every few seconds.
 Each runs until its LoadRun ends (stopped, or its time is up), at one of two intensities:
   steady   about 20 small rounds a second in one thread: series of every kind appear and keep
            moving, at little cost (the dashboards test);
@@ -19,8 +24,9 @@ Each runs until its LoadRun ends (stopped, or its time is up), at one of two int
            more distinct program names (1100) than config/bpfex.yaml's max_comms (1024) so the comm
            map fills and "other" is used, a failing-exec loop; syscall: one loop per CPU; network:
            `ping -f` to 127.0.0.1 and ::1, a TCP stream over 127.0.0.1, raw IPv4 packets of the
-           experimental protocols 253/254 to 127.0.0.1. The loops are processes of their own (one
-           Python thread would hold a single CPU).
+           experimental protocols 253/254 to 127.0.0.1; tcp: one connection-churn loop per CPU
+           (connect, accept, close; refused connects); oom: one kill after the other. The loops
+           are processes of their own (one Python thread would hold a single CPU).
 Traffic never leaves loopback: every address goes through loopback() first.
 
 In a test:  Load(["exec", "network"], workdir).start() ... .stop()   (a thread; stop() raises
@@ -45,6 +51,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -265,6 +272,147 @@ def _block_loop(deadline: float, device: str) -> None:
         os.close(fd)
 
 
+class TcpLoopback:
+    """Loopback TCP of every kind the tcp module counts, per address: connections accepted and
+    closed, connects to a closed port (refused), aborted connections (SO_LINGER 0: a reset), and a
+    listener whose accept queue stays full (its SYNs overflow and are retransmitted)."""
+
+    def __init__(self):
+        self.servers = []
+        for address in loopback_addresses():
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            srv = socket.socket(family, socket.SOCK_STREAM)
+            srv.bind((loopback(address), 0))
+            srv.listen(64)
+            srv.settimeout(5)
+            closed = socket.socket(family, socket.SOCK_STREAM)
+            closed.bind((loopback(address), 0))  # bound, never listening: connects are refused
+            full = socket.socket(family, socket.SOCK_STREAM)
+            full.bind((loopback(address), 0))
+            full.listen(0)  # never accepted: full after one connection
+            self.servers.append((family, srv, closed, full))
+        self.waiting: list[socket.socket] = []
+
+    def round(self, connections: int) -> None:
+        for family, srv, closed, _ in self.servers:
+            for i in range(connections):
+                c = socket.create_connection(srv.getsockname()[:2], timeout=5)
+                a, _ = srv.accept()
+                if i == 0:  # an abort: the peer gets a reset
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+                a.close()
+            with socket.socket(family, socket.SOCK_STREAM) as r:
+                r.settimeout(5)
+                if r.connect_ex(closed.getsockname()[:2]) == 0:
+                    raise LoadError(f"a connect to the closed port {closed.getsockname()} succeeded")
+
+    def overflow(self) -> None:
+        """Replaces the connects pending on the full listeners (each SYN of theirs overflows)."""
+        for c in self.waiting:
+            c.close()
+        self.waiting = []
+        for family, _, _, full in self.servers:
+            for _ in range(3):
+                c = socket.socket(family, socket.SOCK_STREAM)
+                c.setblocking(False)
+                c.connect_ex(full.getsockname()[:2])
+                self.waiting.append(c)
+
+    def close(self) -> None:
+        for c in self.waiting:
+            c.close()
+        for _, srv, closed, full in self.servers:
+            srv.close()
+            closed.close()
+            full.close()
+
+
+def _tcp_churn(deadline: float) -> None:
+    tcp = TcpLoopback()
+    try:
+        while time.monotonic() < deadline:
+            tcp.round(20)
+    finally:
+        tcp.close()
+
+
+OOM_LIMIT = 32 << 20  # the memory limit of the OOM load's cgroup
+OOM_VICTIM_GIVES_UP = 1 << 30  # a victim that got this far was not limited
+
+
+def _mounts() -> list[tuple[str, str, list[str]]]:
+    """(mount point, file system type, super options) of /proc/self/mountinfo."""
+    out = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fields, rest = left.split(), right.split()
+        if len(fields) >= 5 and len(rest) >= 3:
+            out.append((fields[4].replace("\\040", " "), rest[0], rest[2].split(",")))
+    return out
+
+
+class MemoryLimit:
+    """A memory cgroup of the load's own with a 32 MiB limit (cgroup v2's memory controller where
+    the hierarchy has it, enabled down to it; else cgroup v1's memory hierarchy), removed by
+    close(). procs: the cgroup.procs file a victim writes its pid into."""
+
+    def __init__(self):
+        if os.geteuid() != 0:
+            raise LoadError("the oom load needs root: it creates a memory cgroup")
+        name = f"bpfex-load-oom-{os.urandom(4).hex()}"
+        v2 = next((m for m, t, _ in _mounts() if t == "cgroup2"), None)
+        if v2 and "memory" in (Path(v2) / "cgroup.controllers").read_text().split():
+            control = Path(v2) / "cgroup.subtree_control"
+            if "memory" not in control.read_text().split():
+                control.write_text("+memory")  # a fresh hierarchy (a guest's): hand the controller down
+            self.dir = Path(v2) / name
+            self.dir.mkdir()
+            (self.dir / "memory.max").write_text(str(OOM_LIMIT))
+            if (self.dir / "memory.swap.max").exists():
+                (self.dir / "memory.swap.max").write_text("0")
+        else:
+            v1 = next((m for m, t, opts in _mounts() if t == "cgroup" and "memory" in opts), None)
+            if not v1:
+                raise LoadError("no memory controller in cgroup v2 or v1: the oom load cannot limit memory")
+            self.dir = Path(v1) / name
+            self.dir.mkdir()
+            (self.dir / "memory.limit_in_bytes").write_text(str(OOM_LIMIT))
+            if (self.dir / "memory.memsw.limit_in_bytes").exists():
+                (self.dir / "memory.memsw.limit_in_bytes").write_text(str(OOM_LIMIT))
+            (self.dir / "memory.swappiness").write_text("0")
+        self.procs = self.dir / "cgroup.procs"
+
+    def close(self) -> None:
+        for _ in range(50):
+            try:
+                self.dir.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.1)  # the last victim is still being torn down
+
+
+def _oom_victim(deadline: float, procs: str) -> None:
+    """Joins the memory cgroup, then touches memory until the kernel kills it."""
+    Path(procs).write_text(str(os.getpid()))
+    blocks = []
+    while len(blocks) << 20 < OOM_VICTIM_GIVES_UP and time.monotonic() < deadline:
+        blocks.append(bytearray(b"\x5a") * (1 << 20))  # written, so charged to the cgroup
+    sys.exit(1)
+
+
+def oom_kill(limit: MemoryLimit) -> None:
+    """Exactly one OOM kill: a victim past the cgroup's limit, killed by the kernel (SIGKILL)."""
+    proc = subprocess.run([sys.executable, "-B", str(Path(__file__).resolve()), "--worker", "oom_victim",
+                           "--seconds", "60", str(limit.procs)], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=90)
+    if proc.returncode != -signal.SIGKILL:
+        raise LoadError(f"the OOM victim exited {proc.returncode}, not killed by the kernel: "
+                        f"{proc.stderr.decode(errors='replace').strip()[-300:]}")
+
+
 WORKERS: dict[str, Callable[..., None]] = {
     "exec_loop": _exec_loop,
     "failing_exec_loop": _failing_exec_loop,
@@ -273,6 +421,8 @@ WORKERS: dict[str, Callable[..., None]] = {
     "raw_ip": _raw_ip,
     "spin_loop": _spin_loop,
     "block_loop": _block_loop,
+    "tcp_churn": _tcp_churn,
+    "oom_victim": _oom_victim,
 }
 
 
@@ -519,6 +669,36 @@ def block_load(run: LoadRun) -> None:
     finally:
         run.end_workers()
         device.close()
+def tcp_load(run: LoadRun) -> None:
+    if run.storm:
+        run.workers("tcp_churn", os.cpu_count() or 1)
+        run.wait_end()
+        return
+    tcp = TcpLoopback()
+    last_overflow = 0.0
+    try:
+        while run.running():
+            tcp.round(2)
+            if time.monotonic() - last_overflow >= 5:
+                tcp.overflow()
+                last_overflow = time.monotonic()
+            run.pause()
+    finally:
+        tcp.close()
+
+
+OOM_STEADY_EVERY_SECONDS = 5
+
+
+def oom_load(run: LoadRun) -> None:
+    limit = MemoryLimit()
+    try:
+        while run.running():
+            oom_kill(limit)
+            if not run.storm:
+                run.stopped.wait(OOM_STEADY_EVERY_SECONDS)
+    finally:
+        limit.close()
 
 
 LOADS: dict[str, Callable[[LoadRun], None]] = {
@@ -527,6 +707,8 @@ LOADS: dict[str, Callable[[LoadRun], None]] = {
     "network": network_load,
     "runqueue": runqueue_load,
     "block": block_load,
+    "tcp": tcp_load,
+    "oom": oom_load,
 }
 
 

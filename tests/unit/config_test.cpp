@@ -147,7 +147,7 @@ TEST_CASE("configs that would validate but never work are errors") {
 }
 
 TEST_CASE("values echoed in errors are escaped and cut short") {
-  const std::string nasty = std::string("a\0b\x01\n\"\\\xff\xc3", 10) + std::string(10'000, 'x');
+  const std::string nasty = std::string("a\0b\x01\n\"\\\xff\xc3", 9) + std::string(10'000, 'x');
   const std::string msg = only_error("web:\n  listen_address: \"" + std::string("a\\0b\\x01\\n\\\"\\\\\\xff\\xc3") +
                                      std::string(10'000, 'x') + "\"\n");
   CHECK(msg.size() < 300);
@@ -156,7 +156,7 @@ TEST_CASE("values echoed in errors are escaped and cut short") {
   // YAML's own escapes decode first: \0 and \x01 are control bytes, \xff is U+00FF (valid UTF-8).
   CHECK_THAT(msg, Catch::Contains("\"a\\x00b\\x01\\n\\\"\\\\\xc3\xbf\xc3\x83xxx"));
   CHECK_THAT(msg, Catch::Contains("... (10011 bytes)"));
-  CHECK(quote_value(nasty, 4) == "\"a\\x00b\\x01\"... (10010 bytes)");
+  CHECK(quote_value(nasty, 4) == "\"a\\x00b\\x01\"... (10009 bytes)");
   CHECK(escape_text("caf\xc3\xa9 \xe2\x82\xac") == "caf\xc3\xa9 \xe2\x82\xac");  // valid UTF-8 kept
   CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                       // a surrogate is not
 }
