@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/quote.h"
 #include "exposition/text_format.h"
 #include "gen/version.h"
 #include "http/listen_address.h"
@@ -78,7 +79,7 @@ unsigned connections_allowed(unsigned wanted) {
 // dual-stack socket; IPv4 only where the kernel has no IPv6).
 Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
   auto a = parse_listen_address(listen_address);
-  if (!a) return Error{EINVAL, "invalid listen address \"" + listen_address + "\""};
+  if (!a) return Error{EINVAL, "invalid listen address " + quote_value(listen_address)};
   sockaddr_storage ss{};
   socklen_t len = 0;
   int family = a->ipv6 || a->host.empty() ? AF_INET6 : AF_INET;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/duration.h"
+#include "base/quote.h"
 #include "kernel/log2_histogram.h"
 
 namespace bpfex::log2_buckets {
@@ -27,8 +28,9 @@ std::vector<double> Buckets::upper_bounds_seconds() const {
 
 std::optional<std::string> check_bucket_bound(const std::string& text) {
   auto ns = parse_bucket_bound_ns(text);
-  if (!ns) return "invalid bucket bound \"" + text + "\" (a number and a unit: ns, us, ms or s; e.g. 1us)";
-  if (ceil_log2(*ns) > kMaxShift) return "bucket bound \"" + text + "\" is above the limit of 2^40ns (about 18m)";
+  if (!ns) return "invalid bucket bound " + quote_value(text) + " (a number and a unit: ns, us, ms or s; e.g. 1us)";
+  if (ceil_log2(*ns) > kMaxShift)
+    return "bucket bound " + quote_value(text) + " is above the limit of 2^40ns (about 18m)";
   return std::nullopt;
 }
 

@@ -119,6 +119,13 @@ std::string unescape_help(std::string_view s) {
   return out;
 }
 
+// A double as printf's %.17g: enough digits to tell any two apart.
+std::string exact(double d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
 bool same_value(double got, double want) {
   if (std::isnan(want)) return std::isnan(got);
   if (std::isinf(want)) return got == want;
@@ -192,7 +199,8 @@ void compare(const Expected& f, const std::string& help, const std::string& type
     for (const auto& [le, count] : g.buckets) {
       // Bounds are written in their shortest form and must read back as the same double.
       const double want_le = i < f.bounds.size() ? f.bounds[i] : HUGE_VAL;
-      FUZZ_CHECK(le == want_le, f.name + ": bucket " + std::to_string(i) + " le " + std::to_string(le));
+      FUZZ_CHECK(le == want_le,
+                 f.name + ": bucket " + std::to_string(i) + " le " + exact(le) + ", want " + exact(want_le));
       cumulative += h.counts[i];  // one count per bound and one for +Inf
       FUZZ_CHECK(count == static_cast<double>(cumulative), f.name + ": bucket " + std::to_string(i));
       ++i;

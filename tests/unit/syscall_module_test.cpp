@@ -137,3 +137,14 @@ TEST_CASE("syscall config: errors name the line, column and key") {
   CHECK(only_error("    max_error_series: 0\n") ==
         "3:23 modules.syscall.max_error_series: must be between 1 and 1048576, got 0");
 }
+
+// Found by tests/fuzz (config): these messages echoed the value raw, bytes that are not UTF-8 and all.
+TEST_CASE("comm, syscall and bucket errors quote the value: bytes that are not UTF-8 escaped, long ones cut") {
+  CHECK(only_error("    comms: [\"p\xff\xffostgres-checkpointer\"]\n") ==
+        "3:13 modules.syscall.comms: task name \"p\\xff\\xffostgres-checkpointer\" is longer than 15 bytes (the "
+        "kernel truncates task names there)");
+  CHECK(only_error("    include: [\"re\\x01d\"]\n") == "3:15 modules.syscall.include: unknown syscall \"re\\x01d\"");
+  CHECK(only_error("    min_bucket: \"" + std::string(100, 'x') + "\"\n") ==
+        "3:17 modules.syscall.min_bucket: invalid bucket bound \"" + std::string(64, 'x') +
+            "\"... (100 bytes) (a number and a unit: ns, us, ms or s; e.g. 1us)");
+}
