@@ -433,12 +433,8 @@ std::optional<HttpServer::Response> HttpServer::refuse(MHD_Connection* connectio
     Response unauthorized = plain(401, "401 unauthorized\n");
     unauthorized.headers.push_back({"WWW-Authenticate", "Basic"});
     const char* header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
-    if (!header || strncasecmp(header, "Basic ", 6) != 0) return unauthorized;
-    auto decoded = base64_decode(header + 6);
-    if (!decoded) return unauthorized;
-    const size_t colon = decoded->find(':');
-    if (colon == std::string::npos) return unauthorized;
-    if (!credentials_ok(web, decoded->substr(0, colon), decoded->substr(colon + 1))) return unauthorized;
+    const auto credentials = header ? basic_credentials(header) : std::nullopt;
+    if (!credentials || !credentials_ok(web, credentials->first, credentials->second)) return unauthorized;
   }
   return std::nullopt;
 }
@@ -461,6 +457,15 @@ bool HttpServer::credentials_ok(const WebConfig& web, const std::string& user, c
     good_logins_[user] = digest;
   }
   return ok;
+}
+
+std::optional<std::pair<std::string, std::string>> HttpServer::basic_credentials(std::string_view header) {
+  if (header.size() < 6 || strncasecmp(header.data(), "Basic ", 6) != 0) return std::nullopt;
+  auto decoded = base64_decode(header.substr(6));
+  if (!decoded) return std::nullopt;
+  const size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::pair{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 HttpServer::Response HttpServer::route(const std::string& method, const std::string& path) const {

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "app/module_status.h"
@@ -83,6 +85,9 @@ class HttpServer {
   // ("http://host/metrics") becomes its path; %-escapes are decoded, except %00 and other bytes no
   // path has (the target then matches nothing).
   static std::string request_path(std::string_view target);
+  // An Authorization header's Basic credentials (RFC 7617): user and password; nullopt when it
+  // holds none.
+  static std::optional<std::pair<std::string, std::string>> basic_credentials(std::string_view header);
 
  private:
   std::string landing_page() const;

@@ -1,10 +1,12 @@
-// The command line (parse_flags, then apply_flag_overrides on the defaults) on any arguments:
-// never a crash; errors quote what they show; what is accepted is what bpfex then uses, passes the
-// checks the configuration file applies, and a flag takes the same values as its key in the file.
+// The command line (parse_flags, then apply_flag_overrides on the defaults, and
+// parse_capabilities_keep as main() does) on any arguments: never a crash; errors quote what they
+// show; what is accepted is what bpfex then uses, passes the checks the configuration file applies,
+// and a flag takes the same values as its key in the file.
 //
 // Input: the arguments, separated by NUL bytes (as they sit in /proc/PID/cmdline).
 #include <variant>
 
+#include "app/capabilities.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "config/flags.h"
@@ -47,6 +49,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!flags) {
     check_message(flags.error().str());
     return 0;
+  }
+  if (flags->capabilities_keep) {
+    auto keep = bpfex::parse_capabilities_keep(*flags->capabilities_keep);
+    if (!keep) {
+      check_message(keep.error().str());
+    } else if (keep->mode == bpfex::CapabilitiesKeep::Mode::list) {
+      // Each one named reads back by its name, and only capabilities that exist are kept.
+      for (int cap = 0; cap < 64; ++cap) {
+        if (!(keep->list >> cap & 1)) continue;
+        FUZZ_CHECK(bpfex::capability_number(bpfex::capability_name(cap)) == cap, std::to_string(cap));
+      }
+    }
   }
   bpfex::Config config = bpfex::default_config();
   const bpfex::Status applied = bpfex::apply_flag_overrides(*flags, config);

@@ -3,9 +3,11 @@
 // only GET and HEAD of the three paths answer 200 (/metrics with the snapshot); any other known path
 // is 405 with Allow, anything else 404; decoding never makes a control byte (%00 stays escaped) or
 // a longer path; every spelling a client may use for the telemetry path (%-escapes in either case,
-// absolute form) reaches it.
+// absolute form) reaches it. And HttpServer::basic_credentials, what basic auth reads of an
+// Authorization header: any header, never a user holding ':'; what a client encodes comes back.
 //
-// Input: METHOD \n TARGET \n TELEMETRY_PATH \n then bytes choosing which characters to escape.
+// Input: METHOD \n TARGET \n TELEMETRY_PATH \n then bytes choosing which characters to escape, a
+// byte, then AUTHORIZATION_HEADER \n USER : PASSWORD.
 #include <algorithm>
 #include <array>
 
@@ -18,6 +20,21 @@ using bpfex::fuzz::show;
 namespace {
 
 bool control(unsigned char c) { return c <= 0x20 || c == 0x7f; }
+
+std::string base64(std::string_view s) {
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (size_t i = 0; i < s.size(); i += 3) {
+    uint32_t n = static_cast<uint32_t>(static_cast<unsigned char>(s[i])) << 16;
+    if (i + 1 < s.size()) n |= static_cast<uint32_t>(static_cast<unsigned char>(s[i + 1])) << 8;
+    if (i + 2 < s.size()) n |= static_cast<unsigned char>(s[i + 2]);
+    out += kDigits[n >> 18 & 63];
+    out += kDigits[n >> 12 & 63];
+    out += i + 1 < s.size() ? kDigits[n >> 6 & 63] : '=';
+    out += i + 2 < s.size() ? kDigits[n & 63] : '=';
+  }
+  return out;
+}
 
 std::string percent_encode(std::string_view path, bpfex::fuzz::Input& in) {
   std::string out;
@@ -82,5 +99,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(bpfex::HttpServer::request_path(encoded) == telemetry, show(encoded));
   const std::string absolute = (in.byte() & 1 ? "HTTP://node:9650" : "http://[::1]:9650") + encoded;
   FUZZ_CHECK(bpfex::HttpServer::request_path(absolute) == telemetry, show(absolute));
+
+  const std::string authorization = in.until('\n');
+  if (const auto got = bpfex::HttpServer::basic_credentials(authorization))
+    FUZZ_CHECK(got->first.find(':') == std::string::npos, show(authorization) + " -> user " + show(got->first));
+  std::string user = in.until(':');
+  const std::string password = in.rest();
+  std::erase(user, ':');
+  const std::string scheme = authorization.size() % 3 == 0   ? "Basic "
+                             : authorization.size() % 3 == 1 ? "basic "
+                                                             : "BASIC ";
+  const std::string header = scheme + base64(user + ":" + password);
+  const auto got = bpfex::HttpServer::basic_credentials(header);
+  FUZZ_CHECK(got && got->first == user && got->second == password, show(header));
   return 0;
 }

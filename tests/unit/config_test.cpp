@@ -161,6 +161,16 @@ TEST_CASE("values echoed in errors are escaped and cut short") {
   CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                       // a surrogate is not
 }
 
+// Found by tests/fuzz/config.cpp: yaml-cpp 0.7's LoadAll never returned on these, its memory
+// growing until the OOM killer came (jbeder/yaml-cpp#1319).
+TEST_CASE("a token that starts nothing is an error, not an endless loop") {
+  CHECK_THAT(only_error(",\n"), Catch::StartsWith("1:1 : invalid YAML: unexpected ','"));
+  CHECK_THAT(only_error("# N4YAML15ParserException: 4:23 modunctwork:\n    , include:"),
+             Catch::StartsWith("2:5 : invalid YAML: unexpected ','"));
+  CHECK_THAT(only_error("modules: {}\n---\n,\n"), Catch::Contains("a second YAML document"));
+  CHECK(std::holds_alternative<Config>(parse_config("modules: {}\n...\n", "test.yaml")));
+}
+
 // Found by tests/fuzz/config.cpp: two messages echoed outside bytes raw.
 TEST_CASE("yaml-cpp's messages and too large numbers are escaped and cut too") {
   // An unknown escape: yaml-cpp names the character, here a NUL.
