@@ -7,6 +7,7 @@
 #include "app/app.h"
 #include "app/capabilities.h"
 #include "app/poller.h"
+#include "app/reload.h"
 #include "app/signals.h"
 #include "base/log.h"
 #include "config/config.h"
@@ -172,10 +173,14 @@ int run(int argc, char** argv) {
 
   SnapshotStore snapshots;
   Poller poller(modules, config.poll_interval, snapshots, stats_switch.has_value(), attribution.get());
-  poller.poll_once();
   HttpLimits limits;
   limits.max_requests = config.max_requests;
   HttpServer http(snapshots, statuses(modules), config.telemetry_path, limits);
+  Reloader reloader({*flags, config, modules, context, poller, http});
+  poller.add_self_metrics([&] { return reloader.metrics(); });
+  poller.poll_once();
+  if (flags->enable_lifecycle)
+    http.enable_lifecycle([&](HttpServer::ReloadDone done) { reloader.request(std::move(done)); });
   if (Status st = http.start(config.listen_address, web ? web->config : WebConfig{}); !st) {
     log_error("cannot serve HTTP", {{"err", st.error().str()}});
     return 1;
@@ -191,11 +196,14 @@ int run(int argc, char** argv) {
                             {"basic_auth_users", std::to_string(web->config.basic_auth_users.size())}});
   }
   poller.start();
+  signals.on_reload([&] { reloader.request(); });
   signals.started();
   log_info("serving metrics", {{"address", config.listen_address}, {"path", config.telemetry_path}});
 
   const int sig = signals.wait_for_stop();
   log_info("shutting down", {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  signals.on_reload({});
+  reloader.stop();  // a reload under way ends first: it may be starting a module
   web_watcher.reset();
   http.stop();
   poller.stop();

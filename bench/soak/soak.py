@@ -6,8 +6,10 @@ Churn, in cycles (a burst, then quiet):
   burst   veth pairs with random names (bytes that are not UTF-8 included), raw frames of several
           ethertypes sent on them; cgroups with random names (likewise), each running execs of
           programs with random names (likewise, up to the 15 bytes the kernel keeps); scrapes of
-          /metrics 10 times a second throughout; SIGHUP every RELOAD_EVERY seconds with a changed
-          configuration file (every third time a broken one, then the good one again).
+          /metrics 10 times a second throughout.
+  reload  at a burst's start once RELOAD_EVERY seconds have passed, SIGHUP, in turn with a module
+          option changed (block's include_queue_time: that module is started anew and swapped, its
+          counters carried on), with the file unchanged, and with a broken file; each waited for.
   quiet   everything of the burst deleted, then SETTLE seconds: bpfex must be back where it was.
   probe   at every burst's start, PROBE_EXECS execs of a program of a name of the soak's own
           (bpfexsoakprobe) in a cgroup that lives through the run: every one must be counted.
@@ -23,9 +25,11 @@ gone and only leaks remain): RSS, open fds and the entries of its hash maps with
 median (LRU maps are caches that fill by design: reported, and bounded by their size); no lost
 counts (at every quiet sample, bpfex_exec_total{comm="bpfexsoakprobe"} equals the probe's execs so
 far, exactly: its series never retire, and under a cap they land in `other`, which never goes
-down); no label beyond its cap (comm, interface, the workload, device); counters never went down; every scrape
-answered; bpfex alive throughout and gone within 10 s of SIGTERM with status 0; the last /metrics
-`promtool check metrics` clean.
+down); no label beyond its cap (comm, interface, the workload, device); counters never went down
+(the swapped block module's included); every scrape answered; every reload did what it should
+(successful; failed for the broken file); bpfex alive throughout and gone within 10 s of SIGTERM
+with status 0; the last /metrics `promtool check metrics` clean. Reloads that restart a module load
+and free BPF programs and maps: the flat fds, RSS and map entries cover them.
 
 Usage: bench/soak/soak.py BPFEX_BINARY REPO_ROOT [--seconds N] [--warmup N] [--results FILE]
 Root (BPF, veths, cgroups); without root it skips (77), except under CI=true, where it fails.
@@ -451,29 +455,65 @@ class Churn:
 
 # ---------------------------------------------------------------- reloads
 
-class Reloader(threading.Thread):
-    """SIGHUP every RELOAD_EVERY seconds, the file changed before each (block's include_queue_time
-    toggled; every third time a broken file, then the good one again)."""
+class Reloader:
+    """A reload (SIGHUP) at the start of a burst once RELOAD_EVERY seconds have passed, in turn: the
+    block module's include_queue_time changed (the module is started beside the old one and swapped),
+    the file rewritten unchanged (nothing restarted), a broken file (the running configuration stays),
+    and so on. Each is waited for (bpfex_config_last_reload_successful and _success_timestamp_seconds
+    on /metrics), so that quiet samples never catch a swap half done."""
 
-    def __init__(self, bpfex: Daemon, config: Path):
-        super().__init__(name="reloader", daemon=True)
-        self.bpfex, self.config = bpfex, config
-        self.stop_event = threading.Event()
-        self.sent = 0
-        self.broken = 0
+    KINDS = ("changed", "unchanged", "broken")
 
-    def run(self) -> None:
-        while not self.stop_event.wait(RELOAD_EVERY):
-            if not self.bpfex.alive():
-                return
-            if self.sent % 3 == 2:
-                self.config.write_text(BROKEN_CONFIG)
-                self.broken += 1
-            else:
-                self.config.write_text(CONFIG.format(**CAPS, queue_time=str(self.sent % 2 == 0).lower()))
-            os.kill(self.bpfex.pid, signal.SIGHUP)
-            self.sent += 1
-        self.config.write_text(CONFIG.format(**CAPS, queue_time="false"))
+    def __init__(self, bpfex: Daemon, config: Path, scraper: "Scraper"):
+        self.bpfex, self.config, self.scraper = bpfex, config, scraper
+        self.queue_time = False  # as the file starts
+        self.last = -RELOAD_EVERY
+        self.sent = {k: 0 for k in self.KINDS}
+        self.errors: list[str] = []
+
+    def _state(self) -> tuple[float | None, float | None]:
+        text = self.scraper.fetch().decode(errors="replace")
+        return (sample(text, "bpfex_config_last_reload_successful"),
+                sample(text, "bpfex_config_last_reload_success_timestamp_seconds"))
+
+    def maybe_reload(self, t: float) -> None:
+        if t - self.last < RELOAD_EVERY or not self.bpfex.alive():
+            return
+        self.last = t
+        kind = self.KINDS[sum(self.sent.values()) % len(self.KINDS)]
+        try:
+            _, before = self._state()
+        except OSError as e:
+            self.errors.append(f"{t:.0f}s: scrape before a reload failed: {e}")
+            return
+        if kind == "broken":
+            self.config.write_text(BROKEN_CONFIG)
+        else:
+            if kind == "changed":
+                self.queue_time = not self.queue_time
+            self.config.write_text(CONFIG.format(**CAPS, queue_time=str(self.queue_time).lower()))
+        # The timestamp has a resolution of a second: the next success must show a later one.
+        time.sleep(max(0.0, (before or 0) + 1.05 - time.time()))
+        os.kill(self.bpfex.pid, signal.SIGHUP)
+        self.sent[kind] += 1
+
+        def done() -> bool:
+            ok, when = self._state()
+            return ok == 0 if kind == "broken" else ok == 1 and when is not None and when != before
+
+        if not wait_until(20, done):
+            state = "?"
+            try:
+                state = "successful %s, success timestamp %s (was %s)" % (*self._state(), before)
+            except OSError as e:
+                state = str(e)
+            self.errors.append(f"{t:.0f}s: {kind} reload not done as expected within 20 s: {state}")
+        if kind == "broken":  # the good file back, for the unchanged one's turn
+            self.config.write_text(CONFIG.format(**CAPS, queue_time=str(self.queue_time).lower()))
+
+    def summary(self) -> str:
+        return (f"{sum(self.sent.values())} reloads by SIGHUP ({self.sent['changed']} with a changed module option, "
+                f"{self.sent['unchanged']} unchanged, {self.sent['broken']} with a broken file)")
 
 
 # ---------------------------------------------------------------- the run
@@ -521,7 +561,9 @@ def main() -> None:
     config = workdir / "soak.yaml"
     config.write_text(CONFIG.format(**CAPS, queue_time="false"))
     port = free_ports(1)[0]
-    bpfex = Daemon("bpfex", [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
+    # Capabilities kept: a reload that restarts a module loads BPF programs again.
+    bpfex = Daemon("bpfex", [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--capabilities.keep=all"],
                    workdir / "bpfex.log")
     suite.show_logs(bpfex)
     scraper = Scraper(port)
@@ -539,14 +581,13 @@ def main() -> None:
     if not wait_until(10, lambda: sample(scraper.fetch().decode(errors="replace"), "bpfex_exec_total",
                                          f'comm="{PROBE}"') == churn.probe_execs):
         suite.fatal(f"{PROBE_EXECS} execs of {PROBE} counted within 10 s", bpfex.tail())
-    reloader = Reloader(bpfex, config)
+    reloader = Reloader(bpfex, config, scraper)
     samples: list[Sample] = []
     start = time.monotonic()
     end = start + args.seconds
     last_periodic = -SAMPLE_EVERY
     died = ""
     scraper.start()
-    reloader.start()
 
     def count_probe(t: float) -> None:
         try:
@@ -571,6 +612,7 @@ def main() -> None:
             if not bpfex.alive():
                 died = f"bpfex exited ({bpfex.proc.returncode}) after {time.monotonic() - start:.0f} s"
                 break
+            reloader.maybe_reload(time.monotonic() - start)
             churn.burst(min(time.monotonic() + BURST_SECONDS, end))
             if time.monotonic() - start - last_periodic >= SAMPLE_EVERY:
                 take(False)
@@ -580,9 +622,7 @@ def main() -> None:
                 take(True)
                 count_probe(time.monotonic() - start)
     finally:
-        reloader.stop_event.set()
         scraper.stop_event.set()
-        reloader.join(10)
         scraper.join(15)
 
     body = scraper.last_body
@@ -597,7 +637,7 @@ def main() -> None:
     lines = [f"# bench/soak {args.seconds:g} s (warm-up {warmup:g} s), {time.strftime('%FT%TZ', time.gmtime())}, "
              f"{os.cpu_count()} CPUs, Linux {platform.release()}",
              f"# {churn.cycles} churn cycles: {churn.cycles * VETH_PAIRS} veth pairs, {churn.cycles * CGROUPS} cgroups, "
-             f"{churn.execs} execs of random names; {reloader.sent} SIGHUPs ({reloader.broken} with a broken file); "
+             f"{churn.execs} execs of random names; {reloader.summary()}; "
              f"{scraper.ok} scrapes answered, {len(scraper.failures)} failed",
              "# t_s phase rss_kb fds threads hash_entries dead_cgroup_entries lru_entries memlock_kb series"]
     lines += [f"{s.t:.1f} {'quiet' if s.quiet else 'busy'} {s.rss_kb} {s.fds} {s.threads} {s.hash_entries} "
@@ -648,6 +688,8 @@ def main() -> None:
                      (": " + "; ".join(scraper.decreases[:5]) if scraper.decreases else "")))
     verdicts.append((not scraper.failures, f"every scrape answered ({scraper.ok})" +
                      (": " + "; ".join(scraper.failures[:5]) if scraper.failures else "")))
+    verdicts.append((not reloader.errors, f"every reload done as expected: {reloader.summary()}" +
+                     (": " + "; ".join(reloader.errors[:5]) if reloader.errors else "")))
     verdicts.append((not churn.errors, "churn ran as intended" + (": " + "; ".join(churn.errors[:5]) if churn.errors else "")))
     verdicts.append((not died and status == 0, f"bpfex alive throughout, exit status {status} after SIGTERM" +
                      (f": {died}" if died else "")))

@@ -1,5 +1,6 @@
 // How an enabled (or disabled) module came out of startup: what the landing page, /healthz and
-// bpfex_module_up show. Fixed once startup is over, so any thread may read it.
+// bpfex_module_up show. Changed only by a reload, while the poller is held (Poller::with_modules);
+// the HTTP server gets copies (HttpServer::set_modules).
 #pragma once
 
 #include <string>

@@ -17,6 +17,7 @@ Poller::Poller(std::vector<RunningModule>& modules, std::chrono::nanoseconds int
       attribution_(attribution) {}
 
 void Poller::poll_once() {
+  std::lock_guard modules_lock(modules_mutex_);
   // Dead cgroups and workload ages first, so that every module's reading sees the same workloads.
   if (attribution_) attribution_->begin_poll(std::chrono::steady_clock::now());
   Families all;
@@ -45,6 +46,11 @@ void Poller::poll_once() {
     all.insert(all.end(), m.last_families.begin(), m.last_families.end());
   }
   Families self = self_metrics(modules_, stats_switch_held_, attribution_);
+  for (const auto& source : extra_self_) {
+    Families more = source();
+    self.insert(self.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  self_guard_.apply(self, /*retire_vanished=*/true);
   all.insert(all.end(), std::make_move_iterator(self.begin()), std::make_move_iterator(self.end()));
   auto snap = std::make_shared<Snapshot>();
   snap->text = serialize_text(all);
@@ -58,17 +64,31 @@ void Poller::start() {
 }
 
 void Poller::run() {
-  auto next = std::chrono::steady_clock::now() + interval_;
   std::unique_lock lock(mutex_);
+  next_ = std::chrono::steady_clock::now() + interval_;
   while (!stopping_) {
-    if (wake_.wait_until(lock, next, [this] { return stopping_; })) break;
+    // next_ may move earlier while waiting (a shorter interval): wait again for the new time.
+    const auto until = next_;
+    if (wake_.wait_until(lock, until, [&] { return stopping_ || next_ != until; })) {
+      if (stopping_) break;
+      continue;
+    }
     lock.unlock();
     poll_once();
     lock.lock();
-    next += interval_;
+    next_ += interval_;
     auto now = std::chrono::steady_clock::now();
-    if (next < now) next = now + interval_;  // a slow poll: skip ticks instead of bursting
+    if (next_ < now) next_ = now + interval_;  // a slow poll: skip ticks instead of bursting
   }
+}
+
+void Poller::set_interval(std::chrono::nanoseconds interval) {
+  {
+    std::lock_guard lock(mutex_);
+    next_ = std::chrono::steady_clock::now() + interval;
+    interval_ = interval;
+  }
+  wake_.notify_all();
 }
 
 void Poller::stop() {

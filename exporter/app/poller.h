@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -33,6 +34,16 @@ class Poller {
   void poll_once();
   void start();
   void stop();
+  // Runs f while no poll reads the modules (a reload replaces some of them).
+  template <class F>
+  void with_modules(F&& f) {
+    std::lock_guard lock(modules_mutex_);
+    f();
+  }
+  // From the next tick on (poll_interval changed by a reload).
+  void set_interval(std::chrono::nanoseconds interval);
+  // More self-metrics, added to every snapshot (call before start()).
+  void add_self_metrics(std::function<Families()> source) { extra_self_.push_back(std::move(source)); }
 
  private:
   void run();
@@ -42,10 +53,16 @@ class Poller {
   SnapshotStore& store_;
   bool stats_switch_held_;
   workload::Attribution* attribution_;
+  std::vector<std::function<Families()>> extra_self_;
+  // Self-metric counters (program run counts, overflows) of a module restarted by a reload start
+  // over in the kernel: guarded like the modules' own. A module disabled takes its series along.
+  CounterGuard self_guard_;
+  std::mutex modules_mutex_;  // held by a poll, and by a reload while it swaps modules
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::chrono::steady_clock::time_point next_;  // the next tick; guarded by mutex_
 };
 
 }  // namespace bpfex

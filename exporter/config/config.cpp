@@ -47,7 +47,8 @@ std::optional<std::string> check_listen_address(const std::string& address) {
 
 std::optional<std::string> check_telemetry_path(const std::string& path) {
   if (path.empty() || path[0] != '/') return "must start with /, got " + quote_value(path);
-  if (path == "/" || path == "/healthz") return quote_value(path) + " is taken by the landing page or health check";
+  if (path == "/" || path == "/healthz" || path == "/-/reload")
+    return quote_value(path) + " is taken by the landing page, the health check or the reload endpoint";
   // A request path is compared as clients send it once %-escapes are decoded: a path that is not
   // already in that form (or that a client or proxy would normalise) could never be requested.
   for (char c : path) {

@@ -19,6 +19,7 @@ Flags:
   --web.telemetry-path=PATH   path of the metrics (default "/metrics")
   --web.max-requests=N        requests handled at once, more get 503 (default 40)
   --web.config.file=PATH      TLS, basic authentication and headers, in exporter-toolkit's format
+  --web.enable-lifecycle      reload the configuration on POST or PUT /-/reload (as SIGHUP does)
   --capabilities.keep=WHAT    capabilities kept after start: all, none, or CAP_X,CAP_Y (default: what
                               the running modules need)
   --log.level=LEVEL           debug, info, warn or error (default "info")
@@ -52,9 +53,9 @@ Result<Flags> parse_flags(const std::vector<std::string>& args) {
       if (i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
-    if (name == "config.check" || name == "version") {
+    if (name == "config.check" || name == "version" || name == "web.enable-lifecycle") {
       if (has_value) return Error{EINVAL, "flag --" + name + " takes no value"};
-      (name == "version" ? f.version : f.config_check) = true;
+      (name == "version" ? f.version : name == "config.check" ? f.config_check : f.enable_lifecycle) = true;
       continue;
     }
     std::optional<std::string>* target = nullptr;

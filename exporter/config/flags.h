@@ -21,6 +21,7 @@ struct Flags {
   std::optional<std::string> btf_path;           // BTF for kernels without /sys/kernel/btf/vmlinux
   LogLevel log_level = LogLevel::info;
   bool config_check = false;
+  bool enable_lifecycle = false;  // POST/PUT /-/reload, as Prometheus' --web.enable-lifecycle
   bool version = false;
   bool help = false;
 };

@@ -224,7 +224,7 @@ MHD_Result on_request(void* self, MHD_Connection* connection, const char* url, c
 HttpServer::HttpServer(const SnapshotStore& snapshots, std::vector<ModuleStatus> modules, std::string telemetry_path,
                        HttpLimits limits)
     : snapshots_(snapshots),
-      modules_(std::move(modules)),
+      modules_(std::make_shared<const std::vector<ModuleStatus>>(std::move(modules))),
       telemetry_path_(std::move(telemetry_path)),
       limits_(limits) {}
 
@@ -254,7 +254,7 @@ Status HttpServer::start_daemon() {
   const unsigned connections = connections_allowed(limits_.max_connections);
   // TLS options, when configured: the strings live as long as the daemon (daemon_web_).
   std::vector<MHD_OptionItem> tls;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
   std::string priorities;
   if (web->tls) {
     flags |= MHD_USE_TLS;
@@ -290,10 +290,14 @@ Status HttpServer::start_daemon() {
 
 void HttpServer::stop_daemon() {
   if (!daemon_) return;
+  // libmicrohttpd must not stop with suspended connections: answer those waiting for a reload.
+  release_reload_waiters("bpfex's HTTP server is restarting or stopping; the reload goes on");
   // Quiesced first: stopping then leaves the listening socket (ours) open for the next daemon.
   MHD_quiesce_daemon(daemon_);
   MHD_stop_daemon(daemon_);  // joins its threads, closes every connection
   daemon_ = nullptr;
+  std::lock_guard lock(reload_mutex_);
+  reload_waiters_.clear();
 }
 
 Status HttpServer::apply(const WebConfig& web) {
@@ -362,9 +366,9 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
       return send(connection, *refused, *web) == MHD_YES;
     }
     const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
-    const bool body = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr ||
-                      (length && std::strcmp(length, "0") != 0);
-    if (body) return send(connection, plain(413, "413 request bodies are not accepted\n"), *web) == MHD_YES;
+    const bool chunked = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr;
+    if (announces_body(length ? std::optional<std::string_view>(length) : std::nullopt, chunked))
+      return send(connection, plain(413, "413 request bodies are not accepted\n"), *web) == MHD_YES;
     return true;
   }
   if (*upload_data_size != 0) {
@@ -375,9 +379,65 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
     in_flight_.fetch_sub(1);
     return send(connection, plain(503, "503 too many requests at once, try again\n"), *web) == MHD_YES;
   }
-  const MHD_Result ok = send(connection, route(method ? method : "", request_path(url ? url : "")), *web);
+  const std::string path = request_path(url ? url : "");
+  if (path == kReloadPath) {
+    in_flight_.fetch_sub(1);
+    return lifecycle_reload(connection, method ? method : "", *web);
+  }
+  const MHD_Result ok = send(connection, route(method ? method : "", path), *web);
   in_flight_.fetch_sub(1);
   return ok == MHD_YES;
+}
+
+bool HttpServer::lifecycle_reload(MHD_Connection* connection, const std::string& method, const WebConfig& web) {
+  if (auto refused = reload_refusal(static_cast<bool>(reload_), method))
+    return send(connection, *refused, web) == MHD_YES;
+  std::unique_lock lock(reload_mutex_);
+  auto it = reload_waiters_.find(connection);
+  if (it != reload_waiters_.end()) {
+    if (!it->second.error) return true;  // not done yet (a spurious call)
+    const std::string error = std::move(*it->second.error);
+    reload_waiters_.erase(it);
+    lock.unlock();
+    return send(connection, error.empty() ? plain(200, "") : plain(500, "failed to reload config: " + error + "\n"),
+                web) == MHD_YES;
+  }
+  const uint64_t id = ++next_reload_id_;
+  reload_waiters_[connection] = ReloadWaiter{id, std::nullopt};
+  MHD_suspend_connection(connection);
+  lock.unlock();
+  reload_([this, connection, id](const std::string& error) {
+    std::lock_guard done(reload_mutex_);
+    auto w = reload_waiters_.find(connection);
+    if (w == reload_waiters_.end() || w->second.id != id || w->second.error) return;  // answered already
+    w->second.error = error;
+    MHD_resume_connection(connection);  // libmicrohttpd calls answer() again: it sends the result
+  });
+  return true;
+}
+
+bool HttpServer::announces_body(std::optional<std::string_view> content_length, bool transfer_encoding) {
+  return transfer_encoding || (content_length && *content_length != "0");
+}
+
+std::optional<HttpServer::Response> HttpServer::reload_refusal(bool lifecycle, std::string_view method) {
+  // Prometheus' answers, word for word where it has them.
+  if (!lifecycle) return plain(403, "Lifecycle API is not enabled.\n");
+  if (method != "POST" && method != "PUT") {
+    Response r = plain(405, "Only POST or PUT requests allowed\n");
+    r.headers.push_back({"Allow", "POST, PUT"});
+    return r;
+  }
+  return std::nullopt;
+}
+
+void HttpServer::release_reload_waiters(const std::string& error) {
+  std::lock_guard lock(reload_mutex_);
+  for (auto& [connection, waiter] : reload_waiters_) {
+    if (waiter.error) continue;
+    waiter.error = error;
+    MHD_resume_connection(connection);
+  }
 }
 
 std::optional<HttpServer::Response> HttpServer::refuse(MHD_Connection* connection, const WebConfig& web) {
@@ -483,7 +543,7 @@ HttpServer::Response HttpServer::route(const std::string& method, const std::str
 
 HttpServer::Response HttpServer::healthz() const {
   std::string problems;
-  for (const auto& m : modules_) {
+  for (const auto& m : *modules_.load()) {
     if (m.enabled && !m.up) problems += "module " + m.name + " is down: " + m.reason + "\n";
   }
   for (const auto& [name, problem] : snapshots_.latest()->problems)
@@ -503,7 +563,7 @@ std::string HttpServer::landing_page() const {
       "<p><a href=\"" + html_escape(telemetry_path_) + "\">Metrics</a> &middot; <a href=\"/healthz\">Health</a></p>\n";
   html += "<h2>Modules</h2>\n<table>\n<tr><th>module</th><th>state</th><th>programs</th></tr>\n";
   const auto snapshot = snapshots_.latest();
-  for (const auto& m : modules_) {
+  for (const auto& m : *modules_.load()) {
     std::string state, cls;
     const auto problem = std::find_if(snapshot->problems.begin(), snapshot->problems.end(),
                                       [&](const auto& p) { return p.first == m.name; });

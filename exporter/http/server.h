@@ -46,6 +46,9 @@ struct HttpLimits {
   unsigned threads = 2;
 };
 
+// Prometheus' lifecycle endpoint for reloading the configuration.
+inline constexpr std::string_view kReloadPath = "/-/reload";
+
 class HttpServer {
  public:
   // snapshots must outlive the server.
@@ -63,6 +66,16 @@ class HttpServer {
     const std::lock_guard lock(privileges_mutex_);
     privileges_ = std::move(text);
   }
+  // The modules as they now run (after a reload), for /healthz and the landing page.
+  void set_modules(std::vector<ModuleStatus> modules) {
+    modules_.store(std::make_shared<const std::vector<ModuleStatus>>(std::move(modules)));
+  }
+  // Prometheus' lifecycle API (--web.enable-lifecycle): POST or PUT /-/reload calls reload with a
+  // function to call once done (from any thread; error empty: success), and answers then: 200, or
+  // 500 with the error. The request's connection waits suspended, taking no event-loop thread.
+  // Without it, /-/reload answers 403.
+  using ReloadDone = std::function<void(const std::string& error)>;
+  void enable_lifecycle(std::function<void(ReloadDone)> reload) { reload_ = std::move(reload); }
   // A changed web configuration: TLS changes restart the listener's server (on the same socket:
   // connections in flight are dropped, none refused), the rest applies from the next request.
   Status apply(const WebConfig& web);
@@ -88,6 +101,12 @@ class HttpServer {
   // An Authorization header's Basic credentials (RFC 7617): user and password; nullopt when it
   // holds none.
   static std::optional<std::pair<std::string, std::string>> basic_credentials(std::string_view header);
+  // Whether a request's headers announce a body (Content-Length other than "0", or any
+  // Transfer-Encoding): such a request is answered 413 at once, whatever its target, /-/reload too.
+  static bool announces_body(std::optional<std::string_view> content_length, bool transfer_encoding);
+  // What /-/reload answers when no reload starts (403 without the lifecycle API, 405 to methods
+  // other than POST and PUT); nullopt: the reload starts. Pure, so that tests/fuzz reaches it.
+  static std::optional<Response> reload_refusal(bool lifecycle, std::string_view method);
 
  private:
   std::string landing_page() const;
@@ -99,8 +118,23 @@ class HttpServer {
   std::optional<Response> refuse(MHD_Connection* connection, const WebConfig& web);
   bool credentials_ok(const WebConfig& web, const std::string& user, const std::string& password);
 
+  // Answers /-/reload: starts a reload and suspends the connection, or answers the finished one.
+  bool lifecycle_reload(MHD_Connection* connection, const std::string& method, const WebConfig& web);
+  // Resumes every connection waiting for a reload, with error as its answer (the daemon stops).
+  void release_reload_waiters(const std::string& error);
+
   const SnapshotStore& snapshots_;
-  std::vector<ModuleStatus> modules_;
+  std::atomic<std::shared_ptr<const std::vector<ModuleStatus>>> modules_;
+  std::function<void(ReloadDone)> reload_;
+  // Connections waiting for a reload: the request's number (a connection's address may be reused
+  // by a later one) and, once the reload is done, its error ("" for success).
+  struct ReloadWaiter {
+    uint64_t id = 0;
+    std::optional<std::string> error;
+  };
+  std::mutex reload_mutex_;  // guards what follows
+  std::map<MHD_Connection*, ReloadWaiter> reload_waiters_;
+  uint64_t next_reload_id_ = 0;
   std::string telemetry_path_;
   mutable std::mutex privileges_mutex_;
   std::string privileges_;

@@ -17,6 +17,32 @@ std::string series_key(const prometheus::ClientMetric& m) {
 
 }  // namespace
 
+void CounterGuard::restart(const Families& baseline) {
+  for (auto& [key, s] : series_) {
+    s.offset += s.last_raw;  // what was last reported
+    s.last_raw = 0;
+  }
+  auto rebase = [&](const std::string& key, double raw) {
+    Series& s = series_[key];
+    s.offset -= raw;
+    s.last_raw = raw;
+  };
+  for (const auto& f : baseline) {
+    for (const auto& m : f.metric) {
+      const std::string key = f.name + '\0' + series_key(m);
+      if (f.type == prometheus::MetricType::Counter) {
+        rebase(key, m.counter.value);
+      } else if (f.type == prometheus::MetricType::Histogram) {
+        const auto& h = m.histogram;
+        rebase(key + "count", static_cast<double>(h.sample_count));
+        rebase(key + "sum", h.sample_sum);
+        for (size_t i = 0; i < h.bucket.size(); ++i)
+          rebase(key + "b" + std::to_string(i), static_cast<double>(h.bucket[i].cumulative_count));
+      }
+    }
+  }
+}
+
 double CounterGuard::guard(const std::string& key, double raw) {
   Series& s = series_[key];
   if (raw < s.last_raw) s.offset += s.last_raw;  // the kernel's value restarted: keep what was seen

@@ -17,6 +17,11 @@ namespace bpfex {
 class CounterGuard {
  public:
   void apply(Families& families, bool retire_vanished = false);
+  // The module behind the series was replaced by a new instance (a configuration reload), whose
+  // maps count from zero and had already counted `baseline` (read right after the old instance's
+  // last reading): from now on every series continues from what was last reported, plus what the
+  // new instance counts beyond its baseline. Nothing is counted twice, nothing goes down.
+  void restart(const Families& baseline);
   size_t tracked_series() const { return series_.size(); }
 
  private:

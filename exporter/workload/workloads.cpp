@@ -146,6 +146,16 @@ void Workloads::retire(const WorkloadKey& key, const Workload& w) {
   }
 }
 
+void Workloads::restart_families(const std::string& prefix) {
+  for (auto it = families_.lower_bound(prefix); it != families_.end() && it->first.starts_with(prefix); ++it) {
+    Family& f = it->second;
+    for (const auto& [key, values] : f.last_live) add(f.retired[key], values);
+    f.last_live.clear();
+    f.baseline.clear();  // the old instance's raw values
+    f.rebase_next = true;
+  }
+}
+
 Workloads::Rollup Workloads::rollup(const std::string& family, const std::vector<Sample>& samples) {
   Family& f = families_[family];
   std::map<std::pair<WorkloadKey, LabelValues>, std::vector<double>> live;
@@ -154,6 +164,7 @@ Workloads::Rollup Workloads::rollup(const std::string& family, const std::vector
   for (const Sample& s : samples) {
     Cgroup* c = cgroup(s.cgroup_id);
     if (!c) continue;  // not resolved yet: its entries stay in the kernel and count later
+    if (f.rebase_next) f.baseline[{s.cgroup_id, s.labels}] = s.values;
     if (c->dead && f.folded.count(s.cgroup_id)) {
       dead.insert(s.cgroup_id);  // folded before; its entries are still to be freed
       continue;
@@ -191,6 +202,9 @@ Workloads::Rollup Workloads::rollup(const std::string& family, const std::vector
     for (auto it = f.baseline.lower_bound({id, {}}); it != f.baseline.end() && it->first.first == id;)
       it = f.baseline.erase(it);
   }
+
+  f.rebase_next = false;
+  f.last_live = live;
 
   Rollup out;
   out.dead_cgroups.assign(dead.begin(), dead.end());

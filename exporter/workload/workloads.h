@@ -82,8 +82,14 @@ class Workloads {
     std::vector<Series> series;
     std::vector<uint64_t> dead_cgroups;  // folded: the module deletes their kernel entries
   };
-  // family: the module's name for the series set ("exec_total"), so that families are kept apart.
+  // family: the module's name, "_", its name for the series set ("exec_total"), so that families are
+  // kept apart (and restart_families finds a module's).
   Rollup rollup(const std::string& family, const std::vector<Sample>& samples);
+  // The module whose families start with prefix ("exec_") is replaced by a new instance (a reload),
+  // whose kernel maps count from zero: what the old one counted (its last rollup) is kept as the
+  // retired part of each series, and the new instance's first reading is its baseline (those
+  // events are in the old counts), so series go on exactly.
+  void restart_families(const std::string& prefix);
 
   // Self-metrics.
   size_t exported() const { return own_; }             // workloads with series of their own
@@ -113,6 +119,8 @@ class Workloads {
     std::unordered_map<uint64_t, WorkloadKey> assigned;                        // cgroup -> workload it last counted for
     std::map<std::pair<uint64_t, LabelValues>, std::vector<double>> baseline;  // counted before a relabel
     std::unordered_set<uint64_t> folded;                                       // dead cgroups already folded
+    std::map<std::pair<WorkloadKey, LabelValues>, std::vector<double>> last_live;  // the last rollup's live part
+    bool rebase_next = false;  // restart_families: the next reading is a new instance's baseline
   };
 
   WorkloadKey key_of(const std::string& path) const;

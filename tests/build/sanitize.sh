@@ -10,9 +10,9 @@
 #   build        configure (once) and build; then bpfex --config.check must pass under the sanitizers
 #   unit         BUILD_DIR/sanitize/unit_tests
 #   integration  BUILD_DIR/sanitize/integration_tests (root; exit 77 when not root outside CI)
-#   e2e          tests/e2e's e2e_test.py (root, the same 77), web_config_test.py and http_test.py with
-#                the sanitized bpfex: a report ends bpfex, which fails them (a leak: its exit status
-#                after SIGTERM is not 0)
+#   e2e          tests/e2e's e2e_test.py and reload_test.py (root, the same 77), web_config_test.py
+#                and http_test.py with the sanitized bpfex: a report ends bpfex, which fails them (a
+#                leak: its exit status after SIGTERM is not 0)
 # The first report of either sanitizer, or a leak, ends the run with a failure and its stack.
 set -euo pipefail
 usage="usage: $0 build|unit|integration|e2e REPO_ROOT BUILD_DIR"
@@ -53,7 +53,7 @@ case $step in
   e2e)
     python=$(command -v /usr/bin/python3 || command -v python3)
     failed=0 skipped=0
-    for t in e2e_test web_config_test http_test; do
+    for t in e2e_test reload_test web_config_test http_test; do
       rc=0
       "$python" -B "$root/tests/e2e/$t.py" "$out/bpfex" "$root" || rc=$?
       case $rc in

@@ -1,9 +1,11 @@
 // The command line (parse_flags, then apply_flag_overrides on the defaults, and
 // parse_capabilities_keep as main() does) on any arguments: never a crash; errors quote what they
 // show; what is accepted is what bpfex then uses, passes the checks the configuration file applies,
-// and a flag takes the same values as its key in the file.
+// and a flag takes the same values as its key in the file; --web.enable-lifecycle is on only when
+// given, never takes a value, and changes nothing else.
 //
 // Input: the arguments, separated by NUL bytes (as they sit in /proc/PID/cmdline).
+#include <algorithm>
 #include <variant>
 
 #include "app/capabilities.h"
@@ -61,6 +63,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(bpfex::capability_number(bpfex::capability_name(cap)) == cap, std::to_string(cap));
       }
     }
+  }
+  // --web.enable-lifecycle takes no value, and only the flag itself turns the lifecycle API on (never
+  // another flag's value); added to an accepted command line it changes nothing else.
+  if (flags->enable_lifecycle)
+    FUZZ_CHECK(std::find(args.begin(), args.end(), "--web.enable-lifecycle") != args.end(), "lifecycle API on");
+  if (args.size() < kMaxArgs) {
+    std::vector<std::string> more = args;
+    more.emplace_back("--web.enable-lifecycle");
+    auto with = bpfex::parse_flags(more);
+    FUZZ_CHECK(with && with->enable_lifecycle && with->config_file == flags->config_file &&
+                   with->listen_address == flags->listen_address && with->telemetry_path == flags->telemetry_path &&
+                   with->max_requests == flags->max_requests && with->web_config_file == flags->web_config_file &&
+                   with->capabilities_keep == flags->capabilities_keep && with->log_level == flags->log_level,
+               "--web.enable-lifecycle added");
+    more.back() = "--web.enable-lifecycle=" + (args.empty() ? std::string() : args.back());
+    const auto valued = bpfex::parse_flags(more);
+    FUZZ_CHECK(!valued && valued.error().str().find("takes no value") != std::string::npos,
+               "--web.enable-lifecycle with a value accepted");
   }
   bpfex::Config config = bpfex::default_config();
   const bpfex::Status applied = bpfex::apply_flag_overrides(*flags, config);

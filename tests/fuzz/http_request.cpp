@@ -3,13 +3,19 @@
 // only GET and HEAD of the three paths answer 200 (/metrics with the snapshot); any other known path
 // is 405 with Allow, anything else 404; decoding never makes a control byte (%00 stays escaped) or
 // a longer path; every spelling a client may use for the telemetry path (%-escapes in either case,
-// absolute form) reaches it. And HttpServer::basic_credentials, what basic auth reads of an
+// absolute form) reaches it. HttpServer::basic_credentials, what basic auth reads of an
 // Authorization header: any header, never a user holding ':'; what a client encodes comes back.
+// And HttpServer::announces_body and reload_refusal, what answer() decides
+// before route(): bodies refused whatever the target, /-/reload (--web.enable-lifecycle) by method.
 //
 // Input: METHOD \n TARGET \n TELEMETRY_PATH \n then bytes choosing which characters to escape, a
-// byte, then AUTHORIZATION_HEADER \n USER : PASSWORD.
+// byte, then AUTHORIZATION_HEADER \n USER : PASSWORD \n, then a byte (1: lifecycle API on,
+// 2: Transfer-Encoding, 4: Content-Length) and the Content-Length value.
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "config/config.h"
 #include "fuzz.h"
@@ -104,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (const auto got = bpfex::HttpServer::basic_credentials(authorization))
     FUZZ_CHECK(got->first.find(':') == std::string::npos, show(authorization) + " -> user " + show(got->first));
   std::string user = in.until(':');
-  const std::string password = in.rest();
+  const std::string password = in.until('\n');
   std::erase(user, ':');
   const std::string scheme = authorization.size() % 3 == 0   ? "Basic "
                              : authorization.size() % 3 == 1 ? "basic "
@@ -112,5 +118,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string header = scheme + base64(user + ":" + password);
   const auto got = bpfex::HttpServer::basic_credentials(header);
   FUZZ_CHECK(got && got->first == user && got->second == password, show(header));
+
+  // What answer() decides before route() (which never sees /-/reload): a request announcing a body
+  // is 413 whatever its target; /-/reload starts a reload on POST and PUT only, with the lifecycle
+  // API on (--web.enable-lifecycle), and is 403 to everyone without it.
+  const uint8_t how = in.byte();
+  const bool lifecycle = (how & 1) != 0, chunked = (how & 2) != 0;
+  const std::string length = in.rest();
+  const auto content_length = (how & 4) != 0 ? std::optional<std::string_view>(length) : std::nullopt;
+  const bool body = bpfex::HttpServer::announces_body(content_length, chunked);
+  if (chunked || (content_length && content_length->find_first_of("123456789") != std::string_view::npos))
+    FUZZ_CHECK(body, "a body not seen: Content-Length " + show(length) + (chunked ? ", chunked" : ""));
+  if (!chunked && !content_length) FUZZ_CHECK(!body, "a body seen without Content-Length or Transfer-Encoding");
+  FUZZ_CHECK(telemetry != bpfex::kReloadPath, "the telemetry path hides /-/reload");
+  if (path == bpfex::kReloadPath) {
+    const auto refused = bpfex::HttpServer::reload_refusal(lifecycle, method);
+    const std::string what = show(method) + (lifecycle ? " with" : " without") + " the lifecycle API";
+    if (!lifecycle) {
+      FUZZ_CHECK(refused && refused->status == 403, what);
+    } else if (method == "POST" || method == "PUT") {
+      FUZZ_CHECK(!refused, what + ": no reload");
+    } else {
+      FUZZ_CHECK(refused && refused->status == 405, what);
+      const bool allow = !refused->headers.empty() && refused->headers[0].first == "Allow" &&
+                         refused->headers[0].second == "POST, PUT";
+      FUZZ_CHECK(allow, what + ": 405 without Allow: POST, PUT");
+    }
+  }
   return 0;
 }

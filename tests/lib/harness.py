@@ -376,10 +376,11 @@ class HttpResponse:
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def http_request(method: str, url: str, timeout: float = 5, headers: dict[str, str] | None = None) -> HttpResponse:
+def http_request(method: str, url: str, timeout: float = 5, headers: dict[str, str] | None = None,
+                 body: bytes | None = None) -> HttpResponse:
     """One request; an HTTP error status is a response, not an exception (a refused connection
     raises OSError)."""
-    req = urllib.request.Request(url, method=method, headers=headers or {})
+    req = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
     try:
         with _OPENER.open(req, timeout=timeout) as r:
             return HttpResponse(r.status, r.headers, r.read().decode(errors="replace"))
