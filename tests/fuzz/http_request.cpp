@@ -135,11 +135,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto refused = bpfex::HttpServer::reload_refusal(lifecycle, method);
     const std::string what = show(method) + (lifecycle ? " with" : " without") + " the lifecycle API";
     if (!lifecycle) {
-      FUZZ_CHECK(refused && refused->status == 403, what);
+      FUZZ_CHECK(refused && refused->status == 403, what + ": not 403");
     } else if (method == "POST" || method == "PUT") {
       FUZZ_CHECK(!refused, what + ": no reload");
     } else {
-      FUZZ_CHECK(refused && refused->status == 405, what);
+      FUZZ_CHECK(refused && refused->status == 405, what + ": not 405");
       const bool allow = !refused->headers.empty() && refused->headers[0].first == "Allow" &&
                          refused->headers[0].second == "POST, PUT";
       FUZZ_CHECK(allow, what + ": 405 without Allow: POST, PUT");
