@@ -33,6 +33,8 @@ if $tests; then
     python3-yaml python3-kubernetes systemd strace shellcheck
     # C++ lint (tests/build)
     clang-format clang-tidy
+    # ASan, UBSan and libFuzzer runtimes for clang (tests/build/sanitize.sh, tests/fuzz)
+    libclang-rt-14-dev
   )
 fi
 

@@ -1,6 +1,7 @@
 // capset on every thread: a real-time signal to each, whose handler makes the same system calls
 // the calling thread makes, then a check of /proc/self/task/*/status.
 #include "app/capabilities.h"
+#include "base/quote.h"
 
 #include <dirent.h>
 #include <linux/capability.h>
@@ -150,8 +151,8 @@ Result<CapabilitiesKeep> parse_capabilities_keep(std::string_view text) {
     const std::string_view name = text.substr(start, end - start);
     const int cap = capability_number(name);
     if (cap < 0)
-      return Error{EINVAL, "unknown capability \"" + std::string(name.substr(0, 40)) +
-                               "\" (names such as CAP_NET_ADMIN or cap_bpf, comma-separated; or all, none)"};
+      return Error{EINVAL, "unknown capability " + quote_value(name, 40) +
+                               " (names such as CAP_NET_ADMIN or cap_bpf, comma-separated; or all, none)"};
     k.list |= uint64_t{1} << cap;
     start = end + 1;
   }

@@ -84,18 +84,20 @@ ConfigResult parse_config(const std::string& text, const std::string& file) {
   ConfigDiagnostics diag(file);
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
+    const YamlDocuments documents = load_yaml_documents(text);
+    if (documents.second) {
       // Everything after the first document would be ignored without a word.
-      diag.add(documents[1].Mark(), "", "a second YAML document (after ---): the configuration is one document");
+      diag.add(*documents.second, "", "a second YAML document (after ---): the configuration is one document");
       return diag.errors();
     }
-    if (!documents.empty()) root = documents[0];
+    root = documents.first;
   } catch (const YAML::DeepRecursion& e) {
     diag.add(e.mark, "", "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep");
     return diag.errors();
   } catch (const YAML::Exception& e) {
-    diag.add(e.mark, "", "invalid YAML: " + e.msg);
+    // yaml-cpp's messages carry the bytes it choked on (an unknown escape character, an anchor's
+    // name): escaped and cut like any value we echo.
+    diag.add(e.mark, "", "invalid YAML: " + escape_text(e.msg.size() > 200 ? e.msg.substr(0, 200) + "..." : e.msg));
     return diag.errors();
   }
   Config config = default_config();

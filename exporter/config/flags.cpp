@@ -1,6 +1,8 @@
 // The command line: node_exporter-style flags, usage text, and flags overriding the file.
 #include "config/flags.h"
 
+#include <charconv>
+
 #include "base/quote.h"
 
 namespace bpfex {
@@ -111,10 +113,11 @@ Status apply_flag_overrides(const Flags& flags, Config& config) {
     config.telemetry_path = *flags.telemetry_path;
   }
   if (flags.max_requests) {
+    // Read as the file's web.max_requests is (leading zeros included), so flag and key agree.
     const std::string& v = *flags.max_requests;
-    const bool digits = !v.empty() && v.size() <= 5 && v.find_first_not_of("0123456789") == std::string::npos;
-    const unsigned long n = digits ? std::stoul(v) : 0;
-    if (n < 1 || n > (1u << 16))
+    uint32_t n = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > (1u << 16))
       return Error{EINVAL, "flag --web.max-requests: expected a number from 1 to 65536, got " + quote_value(v)};
     config.max_requests = static_cast<uint32_t>(n);
   }

@@ -1,13 +1,72 @@
 // YamlMapReader: one field at a time, each error with file:line:column and the dotted key.
 #include "config/options.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <cctype>
 #include <charconv>
+#include <sstream>
 
 #include "base/duration.h"
 #include "base/quote.h"
 
 namespace bpfex {
+
+namespace {
+
+// Where each document starts, and where its first node does (what an error about the document
+// points at, as YAML::LoadAll's node marks did); nothing else.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  std::vector<std::optional<YAML::Mark>> first_nodes;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    starts.push_back(mark);
+    first_nodes.emplace_back();
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { node(mark); }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& mark) {
+    if (!first_nodes.empty() && !first_nodes.back()) first_nodes.back() = mark;
+  }
+};
+
+}  // namespace
+
+YamlDocuments load_yaml_documents(const std::string& text) {
+  // Three documents at most: enough to tell one from two, and a document that starts where the one
+  // before started is the loop (a document always reads at least its first token otherwise).
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts docs;
+  for (int i = 0; i < 3 && parser.HandleNextDocument(docs); ++i) {
+  }
+  for (size_t i = 1; i < docs.starts.size(); ++i) {
+    if (docs.starts[i].pos != docs.starts[i - 1].pos) continue;
+    const YAML::Mark& at = docs.starts[i];
+    // The caller escapes yaml-cpp's messages: the byte goes in as it is.
+    const std::string what = at.pos >= 0 && static_cast<size_t>(at.pos) < text.size()
+                                 ? "'" + text.substr(static_cast<size_t>(at.pos), 1) + "'"
+                                 : std::string("end of the text");
+    throw YAML::ParserException(at, "unexpected " + what + ": nothing can start with it here");
+  }
+  YamlDocuments out;
+  if (docs.starts.size() > 1) out.second = docs.first_nodes[1].value_or(docs.starts[1]);
+  out.first = YAML::Load(text);
+  return out;
+}
 
 std::string ConfigError::str() const {
   // Keys and file names come from outside as much as values do: shown escaped, like the values
@@ -119,7 +178,7 @@ void YamlMapReader::field(std::string_view key, uint32_t& out, const Check<uint3
   uint32_t parsed = 0;
   auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), parsed);
   if (ec == std::errc::result_out_of_range) {
-    diag_->add(v->Mark(), child_path(key), "value " + *s + " is too large");
+    diag_->add(v->Mark(), child_path(key), "value " + quote_value(*s) + " is too large");
     return;
   }
   if (ec != std::errc() || end != s->data() + s->size() || s->empty()) {

@@ -35,6 +35,17 @@ struct ConfigError {
   std::string str() const;
 };
 
+// The documents of a YAML text as YAML::LoadAll reads them, without yaml-cpp 0.7's endless loop
+// (Debian 12 ships 0.7.0; fixed upstream by jbeder/yaml-cpp#1319): at a token no rule takes,
+// LoadAll got the same empty document again and again without reading on, until memory ran out
+// (found by tests/fuzz/config: 63 bytes ending in "\n    , include:"). That token is a
+// YAML::ParserException here. Throws what LoadAll throws otherwise.
+struct YamlDocuments {
+  YAML::Node first;                  // null when the text holds no document
+  std::optional<YAML::Mark> second;  // where a second document starts, if there is one
+};
+YamlDocuments load_yaml_documents(const std::string& text);
+
 class ConfigDiagnostics {
  public:
   explicit ConfigDiagnostics(std::string file) : file_(std::move(file)) {}

@@ -18,7 +18,9 @@
 #include <cstring>
 
 #include "base/log.h"
+#include "base/quote.h"
 #include "exposition/negotiation.h"
+#include "exposition/text_format.h"
 #include "gen/version.h"
 #include "http/listen_address.h"
 
@@ -78,7 +80,7 @@ unsigned connections_allowed(unsigned wanted) {
 // dual-stack socket; IPv4 only where the kernel has no IPv6).
 Result<Fd> listen_on(const std::string& listen_address, unsigned& port) {
   auto a = parse_listen_address(listen_address);
-  if (!a) return Error{EINVAL, "invalid listen address \"" + listen_address + "\""};
+  if (!a) return Error{EINVAL, "invalid listen address " + quote_value(listen_address)};
   sockaddr_storage ss{};
   socklen_t len = 0;
   int family = a->ipv6 || a->host.empty() ? AF_INET6 : AF_INET;
@@ -377,9 +379,9 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
       return send(connection, *refused, *web) == MHD_YES;
     }
     const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Content-Length");
-    const bool body = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr ||
-                      (length && std::strcmp(length, "0") != 0);
-    if (body) return send(connection, plain(413, "413 request bodies are not accepted\n"), *web) == MHD_YES;
+    const bool chunked = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Transfer-Encoding") != nullptr;
+    if (announces_body(length ? std::optional<std::string_view>(length) : std::nullopt, chunked))
+      return send(connection, plain(413, "413 request bodies are not accepted\n"), *web) == MHD_YES;
     return true;
   }
   if (*upload_data_size != 0) {
@@ -405,13 +407,8 @@ bool HttpServer::answer(MHD_Connection* connection, const char* url, const char*
 }
 
 bool HttpServer::lifecycle_reload(MHD_Connection* connection, const std::string& method, const WebConfig& web) {
-  // Prometheus' answers, word for word where it has them.
-  if (!reload_) return send(connection, plain(403, "Lifecycle API is not enabled.\n"), web) == MHD_YES;
-  if (method != "POST" && method != "PUT") {
-    Response r = plain(405, "Only POST or PUT requests allowed\n");
-    r.headers.push_back({"Allow", "POST, PUT"});
-    return send(connection, r, web) == MHD_YES;
-  }
+  if (auto refused = reload_refusal(static_cast<bool>(reload_), method))
+    return send(connection, *refused, web) == MHD_YES;
   std::unique_lock lock(reload_mutex_);
   auto it = reload_waiters_.find(connection);
   if (it != reload_waiters_.end()) {
@@ -434,6 +431,21 @@ bool HttpServer::lifecycle_reload(MHD_Connection* connection, const std::string&
     MHD_resume_connection(connection);  // libmicrohttpd calls answer() again: it sends the result
   });
   return true;
+}
+
+bool HttpServer::announces_body(std::optional<std::string_view> content_length, bool transfer_encoding) {
+  return transfer_encoding || (content_length && *content_length != "0");
+}
+
+std::optional<HttpServer::Response> HttpServer::reload_refusal(bool lifecycle, std::string_view method) {
+  // Prometheus' answers, word for word where it has them.
+  if (!lifecycle) return plain(403, "Lifecycle API is not enabled.\n");
+  if (method != "POST" && method != "PUT") {
+    Response r = plain(405, "Only POST or PUT requests allowed\n");
+    r.headers.push_back({"Allow", "POST, PUT"});
+    return r;
+  }
+  return std::nullopt;
 }
 
 void HttpServer::release_reload_waiters(const std::string& error) {
@@ -498,12 +510,8 @@ std::optional<HttpServer::Response> HttpServer::refuse(MHD_Connection* connectio
     Response unauthorized = plain(401, "401 unauthorized\n");
     unauthorized.headers.push_back({"WWW-Authenticate", "Basic"});
     const char* header = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Authorization");
-    if (!header || strncasecmp(header, "Basic ", 6) != 0) return unauthorized;
-    auto decoded = base64_decode(header + 6);
-    if (!decoded) return unauthorized;
-    const size_t colon = decoded->find(':');
-    if (colon == std::string::npos) return unauthorized;
-    if (!credentials_ok(web, decoded->substr(0, colon), decoded->substr(colon + 1))) return unauthorized;
+    const auto credentials = header ? basic_credentials(header) : std::nullopt;
+    if (!credentials || !credentials_ok(web, credentials->first, credentials->second)) return unauthorized;
   }
   return std::nullopt;
 }
@@ -526,6 +534,15 @@ bool HttpServer::credentials_ok(const WebConfig& web, const std::string& user, c
     good_logins_[user] = digest;
   }
   return ok;
+}
+
+std::optional<std::pair<std::string, std::string>> HttpServer::basic_credentials(std::string_view header) {
+  if (header.size() < 6 || strncasecmp(header.data(), "Basic ", 6) != 0) return std::nullopt;
+  auto decoded = base64_decode(header.substr(6));
+  if (!decoded) return std::nullopt;
+  const size_t colon = decoded->find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::pair{decoded->substr(0, colon), decoded->substr(colon + 1)};
 }
 
 HttpServer::Response HttpServer::route(const std::string& method, const std::string& path, std::string_view accept,

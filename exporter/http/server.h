@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "app/module_status.h"
@@ -103,6 +104,15 @@ class HttpServer {
   // ("http://host/metrics") becomes its path; %-escapes are decoded, except %00 and other bytes no
   // path has (the target then matches nothing).
   static std::string request_path(std::string_view target);
+  // An Authorization header's Basic credentials (RFC 7617): user and password; nullopt when it
+  // holds none.
+  static std::optional<std::pair<std::string, std::string>> basic_credentials(std::string_view header);
+  // Whether a request's headers announce a body (Content-Length other than "0", or any
+  // Transfer-Encoding): such a request is answered 413 at once, whatever its target, /-/reload too.
+  static bool announces_body(std::optional<std::string_view> content_length, bool transfer_encoding);
+  // What /-/reload answers when no reload starts (403 without the lifecycle API, 405 to methods
+  // other than POST and PUT); nullopt: the reload starts. Pure, so that tests/fuzz reaches it.
+  static std::optional<Response> reload_refusal(bool lifecycle, std::string_view method);
 
  private:
   std::string landing_page() const;

@@ -242,6 +242,9 @@ bool is_bcrypt_hash(const std::string& h) {
   if (h.size() != 60 || h[0] != '$' || h[1] != '2' || (h[2] != 'a' && h[2] != 'b' && h[2] != 'y') || h[3] != '$' ||
       !std::isdigit(static_cast<unsigned char>(h[4])) || !std::isdigit(static_cast<unsigned char>(h[5])) || h[6] != '$')
     return false;
+  // bcrypt's costs are 4 to 31: libxcrypt refuses others, so such a hash would never match.
+  const int cost = (h[4] - '0') * 10 + (h[5] - '0');
+  if (cost < 4 || cost > 31) return false;
   return std::all_of(h.begin() + 7, h.end(),
                      [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '/'; });
 }
@@ -299,17 +302,18 @@ WebConfigResult parse_web_config(const std::string& text, const std::string& fil
   ConfigDiagnostics diag(file);
   YAML::Node root;
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    if (documents.size() > 1) {
-      diag.add(documents[1].Mark(), "", "a second YAML document (after ---): the web configuration is one document");
+    const YamlDocuments documents = load_yaml_documents(text);
+    if (documents.second) {
+      diag.add(*documents.second, "", "a second YAML document (after ---): the web configuration is one document");
       return diag.errors();
     }
-    if (!documents.empty()) root = documents[0];
+    root = documents.first;
   } catch (const YAML::DeepRecursion& e) {
     diag.add(e.mark, "", "invalid YAML: nested more than " + std::to_string(e.depth()) + " levels deep");
     return diag.errors();
   } catch (const YAML::Exception& e) {
-    diag.add(e.mark, "", "invalid YAML: " + e.msg);
+    // yaml-cpp's message can hold what the file held (an unknown escape names its character).
+    diag.add(e.mark, "", "invalid YAML: " + escape_text(e.msg.size() > 200 ? e.msg.substr(0, 200) + "..." : e.msg));
     return diag.errors();
   }
   LoadedWebConfig out;
@@ -340,9 +344,16 @@ WebConfigResult parse_web_config(const std::string& text, const std::string& fil
                          }
                          return "must be one of: " + allowed + ", got " + quote_value(v);
                        });
-        // Control characters would split the header: refused like any malformed value.
-        if (value.find_first_of("\r\n") != std::string::npos)
-          diag.add(mark_of(*headers, name), headers->child_path(name), "must be one line");
+        // CR and LF would split the header; other control characters make a field value clients
+        // refuse (RFC 9110 5.5: visible characters, spaces and tabs), a NUL cuts it on the way out
+        // (found by tests/fuzz/web_config): refused like any malformed value.
+        const bool control = std::any_of(value.begin(), value.end(), [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return (u < 0x20 && u != '\t') || u == 0x7f;
+        });
+        if (control)
+          diag.add(mark_of(*headers, name), headers->child_path(name),
+                   "must be one line of visible characters, spaces and tabs, got " + quote_value(value));
         else if (!value.empty())
           out.config.headers.emplace_back(name, value);
       }

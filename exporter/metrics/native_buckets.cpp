@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "base/duration.h"
+#include "base/quote.h"
 
 namespace bpfex::native_buckets {
 namespace {
@@ -98,8 +99,9 @@ int ceil_exp(uint64_t ns) {
 
 std::optional<std::string> check_bucket_bound(const std::string& text) {
   auto ns = parse_bucket_bound_ns(text);
-  if (!ns) return "invalid bucket bound \"" + text + "\" (a number and a unit: ns, us, ms or s; e.g. 1us)";
-  if (ceil_exp(*ns) > kMaxExp) return "bucket bound \"" + text + "\" is above the limit of 2^10s (1024s, about 17m)";
+  if (!ns) return "invalid bucket bound " + quote_value(text) + " (a number and a unit: ns, us, ms or s; e.g. 1us)";
+  if (ceil_exp(*ns) > kMaxExp)
+    return "bucket bound " + quote_value(text) + " is above the limit of 2^10s (1024s, about 17m)";
   return std::nullopt;
 }
 

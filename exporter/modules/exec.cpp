@@ -6,6 +6,7 @@
 #include "labels/overflow.h"
 #include "labels/string.h"
 #include "loader/maps.h"
+#include "metrics/entry_tally.h"
 #include "modules/tracing_module.h"
 #include "skel/exec.skel.h"
 #include "workload/series.h"
@@ -112,7 +113,7 @@ class ExecModule final : public TracingModule<exec_bpf> {
     Status st = read_shared_map<exec_comm_key, uint64_t>(
         bpf_map__fd(bpf()->maps.exec_by_comm), [&](const exec_comm_key& k, const uint64_t& v) {
           const std::string comm = comms_.label(labels::distinct_from_overflow(labels::string_label(k.comm)));
-          if (comm == labels::kOverflowLabel) overflow += static_cast<double>(v);
+          if (comm == labels::kOverflowLabel) other_comms_.add(k, v);
           exec_samples.push_back({k.cgroup_id, {comm}, {static_cast<double>(v)}});
           comm_keys.push_back(k);
         });
@@ -120,7 +121,7 @@ class ExecModule final : public TracingModule<exec_bpf> {
     st = read_shared_map<exec_errno_key, uint64_t>(
         bpf_map__fd(bpf()->maps.exec_errors_by_cgroup), [&](const exec_errno_key& k, const uint64_t& v) {
           error_samples.push_back({k.cgroup_id, {labels::errno_label(k.err)}, {static_cast<double>(v)}});
-          if (k.err == 0) overflow += static_cast<double>(v);
+          if (k.err == 0) other_errnos_.add(k, v);
           errno_keys.push_back(k);
         });
     if (!st) return st.error().wrap("read exec_errors_by_cgroup");
@@ -131,6 +132,8 @@ class ExecModule final : public TracingModule<exec_bpf> {
     auto errors = counter_family("bpfex_exec_errors_total", kErrorsHelp, workload::with_workload_labels({"errno"}));
     const auto exec_rollup = workloads_->rollup("exec_total", exec_samples);
     const auto error_rollup = workloads_->rollup("exec_errors", error_samples);
+    // Entries of dead cgroups are deleted below: their counts stay in the tallies.
+    overflow += static_cast<double>(other_comms_.finish() + other_errnos_.finish());
     overflow += workload::add_rollup(execs, exec_rollup) + workload::add_rollup(errors, error_rollup);
     // The kernel's own overflow (a map full): no cgroup to tell, so the "other" workload.
     for (auto [stat, family] :
@@ -153,6 +156,7 @@ class ExecModule final : public TracingModule<exec_bpf> {
 
   Options options_;
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
+  EntryTally other_comms_, other_errnos_;     // by_workload: counts under comm="other", errno="other"
   workload::CappedLabels comms_{options_.max_comms};
 };
 

@@ -8,6 +8,7 @@
 
 #include "base/fd.h"
 #include "base/log.h"
+#include "base/quote.h"
 #include "kernel/syscall.h"
 #include "labels/errno.h"
 #include "labels/syscall.h"
@@ -26,7 +27,7 @@ using native_buckets::check_bucket_bound;
 
 std::optional<std::string> check_syscall_name(const std::string& name) {
   if (labels::syscall_number(name)) return std::nullopt;
-  return "unknown syscall \"" + name + "\"";
+  return "unknown syscall " + quote_value(name);
 }
 
 class SyscallModule final : public TracingModule<syscall_bpf> {

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "base/quote.h"
 #include "workload/cgroupfs.h"
 
 namespace bpfex::task_filters {
@@ -16,7 +17,7 @@ namespace bpfex::task_filters {
 std::optional<std::string> check_comm(const std::string& comm) {
   if (comm.empty()) return "empty task name";
   if (comm.size() >= kCommLen)
-    return "task name \"" + comm + "\" is longer than 15 bytes (the kernel truncates task names there)";
+    return "task name " + quote_value(comm) + " is longer than 15 bytes (the kernel truncates task names there)";
   return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "base/log.h"
+#include "base/quote.h"
 #include "kernel/tcp.h"
 #include "loader/maps.h"
 #include "metrics/native_buckets.h"
@@ -51,7 +52,7 @@ std::optional<uint16_t> parse_port(std::string_view text) {
 
 std::optional<std::string> check_port(const std::string& text) {
   if (parse_port(text)) return std::nullopt;
-  return "expected a port number 1..65535, got \"" + text + "\"";
+  return "expected a port number 1..65535, got " + quote_value(text);
 }
 
 }  // namespace tcp

@@ -160,6 +160,9 @@ Result<PodTable> parse_pod_list(std::string_view text) {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     return Error{EINVAL, "not JSON: byte " + std::to_string(e.byte) + ": " + e.what()};
+  } catch (const json::exception& e) {
+    // A number beyond a double (1e999) is out_of_range, not parse_error: uncaught, it would end bpfex.
+    return Error{EINVAL, std::string("not JSON bpfex can read: ") + e.what()};
   }
   if (!doc.is_object()) return Error{EINVAL, "expected a PodList object"};
   const auto items = doc.find("items");

@@ -97,7 +97,7 @@ TEST_CASE("config errors name line, column and key") {
   CHECK(only_error("modules:\n  exec:\n    max_comms: 0\n") ==
         "3:16 modules.exec.max_comms: must be between 1 and 1048576, got 0");
   CHECK(only_error("modules:\n  exec:\n    max_comms: 99999999999\n") ==
-        "3:16 modules.exec.max_comms: value 99999999999 is too large");
+        "3:16 modules.exec.max_comms: value \"99999999999\" is too large");
   CHECK(only_error("modules:\n  exec:\n    max_comms: [1]\n") ==
         "3:16 modules.exec.max_comms: expected an unsigned integer, got a list");
   CHECK(only_error("modules:\n  exec:\n    enabled: maybe\n") ==
@@ -161,6 +161,28 @@ TEST_CASE("values echoed in errors are escaped and cut short") {
   CHECK(escape_text("\xed\xa0\x80") == "\\xed\\xa0\\x80");                       // a surrogate is not
 }
 
+// Found by tests/fuzz/config.cpp: yaml-cpp 0.7's LoadAll never returned on these, its memory
+// growing until the OOM killer came (jbeder/yaml-cpp#1319).
+TEST_CASE("a token that starts nothing is an error, not an endless loop") {
+  CHECK_THAT(only_error(",\n"), Catch::StartsWith("1:1 : invalid YAML: unexpected ','"));
+  CHECK_THAT(only_error("# N4YAML15ParserException: 4:23 modunctwork:\n    , include:"),
+             Catch::StartsWith("2:5 : invalid YAML: unexpected ','"));
+  CHECK_THAT(only_error("modules: {}\n---\n,\n"), Catch::Contains("a second YAML document"));
+  CHECK(std::holds_alternative<Config>(parse_config("modules: {}\n...\n", "test.yaml")));
+}
+
+// Found by tests/fuzz/config.cpp: two messages echoed outside bytes raw.
+TEST_CASE("yaml-cpp's messages and too large numbers are escaped and cut too") {
+  // An unknown escape: yaml-cpp names the character, here a NUL.
+  const std::string unknown_escape = only_error(std::string("a: \"\\\0\"\n", 8));
+  CHECK(unknown_escape == "1:7 : invalid YAML: unknown escape character: \\x00");
+  // The digits overflow first; what follows them is echoed too.
+  const std::string too_large =
+      only_error("modules:\n  exec:\n    max_comms: \"99999999999\\x01" + std::string(1000, '9') + "\"\n");
+  CHECK_THAT(too_large, Catch::StartsWith("3:16 modules.exec.max_comms: value \"99999999999\\x01999"));
+  CHECK_THAT(too_large, Catch::EndsWith("\"... (1012 bytes) is too large"));
+}
+
 TEST_CASE("invalid YAML is reported with its position") {
   auto errors = errors_of("modules:\n  exec: {enabled: true\n");
   REQUIRE(errors.size() == 1);
@@ -207,4 +229,26 @@ TEST_CASE("bad flags are errors that name the flag") {
   REQUIRE(f.ok());
   Config c = default_config();
   CHECK(apply_flag_overrides(*f, c).error().message.find("--web.telemetry-path") != std::string::npos);
+}
+
+// Found by tests/fuzz/flags.cpp: the flag refused "000040", which the file's key takes.
+TEST_CASE("--web.max-requests takes what web.max_requests takes") {
+  for (const char* v : {"40", "000040", "1", "65536"}) {
+    INFO(v);
+    auto f = parse_flags({std::string("--web.max-requests=") + v});
+    REQUIRE(f.ok());
+    Config c = default_config();
+    REQUIRE(apply_flag_overrides(*f, c).ok());
+    CHECK(c.max_requests == config_of(std::string("web:\n  max_requests: \"") + v + "\"\n").max_requests);
+  }
+  for (const char* v : {"", "0", "65537", "-1", "+5", "4x", " 4", "99999999999"}) {
+    INFO(v);
+    auto f = parse_flags({std::string("--web.max-requests=") + v});
+    REQUIRE(f.ok());
+    Config c = default_config();
+    CHECK_THAT(apply_flag_overrides(*f, c).error().message,
+               Catch::StartsWith("flag --web.max-requests: expected a number from 1 to 65536, got \""));
+    CHECK(std::holds_alternative<std::vector<ConfigError>>(
+        parse_config(std::string("web:\n  max_requests: \"") + v + "\"\n", "test.yaml")));
+  }
 }

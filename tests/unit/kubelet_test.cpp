@@ -107,6 +107,8 @@ TEST_CASE("kubelet: a document not shaped like a PodList is an error that says w
       {"", "not JSON"},
       {"<html>login</html>", "not JSON: byte 1"},
       {R"({"items": [)", "not JSON"},
+      // Found by tests/fuzz/kubelet.cpp: nlohmann's out_of_range escaped and ended bpfex.
+      {R"({"items": [], "x": -1e999})", "not JSON bpfex can read: [json.exception.out_of_range.406] number overflow"},
       {"[]", "expected a PodList object"},
       {R"({"items": {}})", "items: expected an array"},
       {R"({"items": [42]})", "items[0]: expected an object"},

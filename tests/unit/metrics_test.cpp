@@ -7,6 +7,7 @@
 #include "exposition/text_format.h"
 #include "loader/maps.h"
 #include "metrics/counter_guard.h"
+#include "metrics/entry_tally.h"
 #include "metrics/families.h"
 
 using namespace bpfex;
@@ -143,6 +144,39 @@ TEST_CASE("le values are Go's shortest %g of powers of two of seconds; other lab
   CHECK(om.find(R"(le="1.0"} 1)") != std::string::npos);
   CHECK(om.find(R"(le="0.5"} 1)") != std::string::npos);
   CHECK(om.find(R"(le="7.62939453125e-06"} 1)") != std::string::npos);
+}
+
+// Found by tests/fuzz/exposition: read back from 16 digits, this bound became the double next to it.
+// (A user program's classic bounds can be any double.)
+TEST_CASE("bucket bounds read back as the very same double, also where 16 digits cannot tell") {
+  const double bound = 1.4959368854761124e-08;
+  HistogramFamily h("bpfex_x_seconds", "x", {"comm"});
+  h.add({"a,le=\""}, HistogramData{{}, {1, 2, 3}, 0, {bound, 1}});
+  h.add({"b"}, HistogramData{{}, {4, 5, 6}, 0, {bound, 1}});
+  const std::string text = serialize_text({h.build()});
+  CHECK(text.find(R"(bpfex_x_seconds_bucket{comm="a,le=\"",le="1.4959368854761124e-08"} 1)") != std::string::npos);
+  CHECK(text.find(R"(bpfex_x_seconds_bucket{comm="b",le="1.4959368854761124e-08"} 4)") != std::string::npos);
+  CHECK(text.find(R"(bpfex_x_seconds_bucket{comm="b",le="1"} 9)") != std::string::npos);
+  CHECK(text.find("1.495936885476112e-08") == std::string::npos);
+}
+
+// Found by bench/soak: bpfex_label_overflow_total went down as dead cgroups' entries were deleted.
+TEST_CASE("an entry tally never goes down when entries are deleted, and counts what re-created ones hold") {
+  EntryTally t;
+  t.add("a", 10);
+  t.add("b", 5);
+  CHECK(t.finish() == 15);
+  t.add("a", 12);  // b was deleted: its 5 stay
+  CHECK(t.finish() == 17);
+  t.add("a", 12);
+  t.add("b", 3);  // b again: a new entry, all of it new
+  CHECK(t.finish() == 20);
+  t.add("a", 4);  // deleted and made again between two readings
+  t.add("b", 3);
+  CHECK(t.finish() == 24);
+  CHECK(t.finish() == 24);  // nothing read: nothing added, everything forgotten
+  t.add("a", 4);
+  CHECK(t.finish() == 28);
 }
 
 TEST_CASE("counters never go down when a map entry is evicted and re-created") {

@@ -101,3 +101,14 @@ TEST_CASE("native_histogram_schema: 0..8, and every latency histogram's range mu
                                  "buckets, more than a kernel row holds (4086): narrow min_bucket..max_bucket or "
                                  "lower the schema"});
 }
+
+// Found by tests/fuzz (config): these messages echoed the value raw, bytes that are not UTF-8 and all.
+TEST_CASE("comm, syscall and bucket errors quote the value: bytes that are not UTF-8 escaped, long ones cut") {
+  CHECK(only_error("    comms: [\"p\xff\xffostgres-checkpointer\"]\n") ==
+        "3:13 modules.syscall.comms: task name \"p\\xff\\xffostgres-checkpointer\" is longer than 15 bytes (the "
+        "kernel truncates task names there)");
+  CHECK(only_error("    include: [\"re\\x01d\"]\n") == "3:15 modules.syscall.include: unknown syscall \"re\\x01d\"");
+  CHECK(only_error("    min_bucket: \"" + std::string(100, 'x') + "\"\n") ==
+        "3:17 modules.syscall.min_bucket: invalid bucket bound \"" + std::string(64, 'x') +
+            "\"... (100 bytes) (a number and a unit: ns, us, ms or s; e.g. 1us)");
+}

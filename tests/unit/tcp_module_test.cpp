@@ -108,6 +108,9 @@ TEST_CASE("tcp: the ports option takes port numbers 1..65535, each once, at most
   CHECK(only_error("tcp", "    ports: [80, http]\n") ==
         "3:17 modules.tcp.ports: expected a port number 1..65535, got \"http\"");
   CHECK(only_error("tcp", "    ports: [0]\n") == "3:13 modules.tcp.ports: expected a port number 1..65535, got \"0\"");
+  // Found by tests/fuzz (config): the value was echoed raw.
+  CHECK(only_error("tcp", "    ports: [\"8\\t0\xfe\"]\n") ==
+        "3:13 modules.tcp.ports: expected a port number 1..65535, got \"8\\t0\\xfe\"");
   CHECK(only_error("tcp", "    ports: [80, 443, 80]\n") == "3:22 modules.tcp.ports: port 80 is listed twice");
   CHECK(only_error("tcp", "    ports: 80\n") == "3:12 modules.tcp.ports: expected a list of strings, got a scalar");
   std::string many = "    ports: [";
