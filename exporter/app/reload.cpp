@@ -240,7 +240,7 @@ std::string Reloader::reload() {
       continue;
     }
     t_.config.modules[i] = now;
-    changed += now.name + " ";
+    changed += (changed.empty() ? "" : ",") + now.name;  // a list as other log values: a,b
   }
   t_.http.set_modules(statuses(t_.modules));
   successful_ = failures.empty();
