@@ -149,6 +149,7 @@ TEST_CASE("negotiation: Accept headers as client_golang reads them, text 0.0.4 f
     const char* accept;
     Format want;
   };
+  const std::string many_commas(10000, ',');  // outlives rows, which keep only its pointer
   const std::vector<Row> rows = {
       {"", Format::text},
       {"*/*", Format::text},
@@ -194,7 +195,7 @@ TEST_CASE("negotiation: Accept headers as client_golang reads them, text 0.0.4 f
       {"application/openmetrics-text;version", Format::openmetrics_1_0_0},
       {"\"application/openmetrics-text\"", Format::text},
       {"application/openmetrics-text;version=\"1.0.0,text/plain\"", Format::text},
-      {std::string(10000, ',').c_str(), Format::text},
+      {many_commas.c_str(), Format::text},
       {"\xff\xfe garbage \x01", Format::text},
   };
   for (const auto& r : rows) {
