@@ -95,6 +95,7 @@ void CounterGuard::restart(const Families& baseline) {
     for (auto& [key, s] : known) {
       for (size_t i = 0; i < s.offset.size(); ++i) s.offset[i] += s.last_raw[i];
       std::fill(s.last_raw.begin(), s.last_raw.end(), 0.0);
+      s.carried = true;
     }
   }
   // What the new instance counted before the old one's last reading is in those values already.
@@ -123,6 +124,7 @@ void CounterGuard::apply(Families& families, bool retire_vanished) {
     for (auto& m : f.metric) {
       Series& s = known[series_key(m)];
       s.present = true;
+      s.carried = false;
       raw_values(f, m, raw);
       fit(s, f, m, raw.size());
       bool restarted = false;
@@ -139,8 +141,8 @@ void CounterGuard::apply(Families& families, bool retire_vanished) {
     for (auto it = known.begin(); it != known.end();) {
       if (it->second.present) {
         ++it;
-      } else if (!retire_vanished) {
-        f.metric.push_back(it->second.last);  // evicted from the map: keep reporting it
+      } else if (!retire_vanished || it->second.carried) {
+        f.metric.push_back(it->second.last);  // evicted from the map, or not counted since a restart
         ++it;
       } else {
         it = known.erase(it);  // forget the series and its offsets

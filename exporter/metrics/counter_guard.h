@@ -35,6 +35,10 @@ class CounterGuard {
     std::vector<double> offset;
     Metric last;  // as last reported (guarded), to report it again if it vanishes
     bool present = false;
+    // Carried over a restart() and not seen in the new instance's maps since: the new instance
+    // starts empty, so absence says nothing about the subject (a disk with no I/O since the reload);
+    // reported as it was rather than retired, which would lose its counts when it comes back.
+    bool carried = false;
   };
   // Gives s the shape of m's raw values (n of them): a new series starts at zero; a histogram whose
   // bucket range changed (a reload changed min_bucket or max_bucket) carries its values over.

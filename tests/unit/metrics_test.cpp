@@ -245,6 +245,29 @@ TEST_CASE("a module restarted by a reload continues its counters: nothing lost, 
   CHECK(find(poll({{"a", 1}}), "a")->value == 591);
 }
 
+// Found by bench/soak (block's include_queue_time changed by a reload): a disk with no I/O since the
+// restart is absent from the new instance's maps; retiring it lost its counts (24 -> 5).
+TEST_CASE("with retire_vanished, a series carried over a restart is kept until the new instance counts it") {
+  CounterGuard guard;
+  auto poll = [&](const std::vector<std::pair<std::string, double>>& values) {
+    auto f = counter_family("c_total", "x", {"k"});
+    for (auto& [k, v] : values) f.add({k}, v);
+    Families fams = {f.build()};
+    guard.apply(fams, /*retire_vanished=*/true);
+    return fams[0];
+  };
+  poll({{"vda", 24}, {"loop0", 3}});
+  guard.restart({});
+  auto quiet = poll({});  // the new instance has counted nothing yet
+  REQUIRE(find(quiet, "vda"));
+  CHECK(find(quiet, "vda")->value == 24);
+  CHECK(find(poll({{"vda", 5}}), "vda")->value == 29);
+  // Seen again once, it is an ordinary series: gone from the maps, it is retired.
+  auto after = poll({});
+  CHECK_FALSE(find(after, "vda"));
+  CHECK(find(after, "loop0"));  // never seen since the restart: still carried
+}
+
 TEST_CASE("a reload that moves a histogram's bucket range carries its counts into the new layout") {
   CounterGuard guard;
   const native_buckets::Layout wider{0, -19, -17};  // zero bucket <= 2^-19 s, overflow > 2^-17 s
