@@ -233,8 +233,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       f.label_names.emplace_back(kLabelNames[k]);
     const size_t nseries = in.byte() % (kMaxSeries + 1);
     if (f.type == "histogram") {
-      // Ascending bounds, powers of two of seconds plus any mantissa: (1 + m/256) * 2^e.
-      const size_t nbounds = in.byte() % (kMaxBuckets + 1);
+      // Ascending bounds, powers of two of seconds plus any mantissa: (1 + m/256) * 2^e. At least
+      // one: no bounds means the native layout's buckets (HistogramData::upper_bounds), and a user
+      // program's histogram always has one (program_config rejects an empty bucket list).
+      const size_t nbounds = 1 + in.byte() % kMaxBuckets;
       int exponent = -40;
       for (size_t b = 0; b < nbounds; ++b) {
         exponent += 1 + in.byte() % 8;

@@ -16,14 +16,14 @@
 
 // A property of the code under test. A failure is a bug: it prints what failed and aborts, which
 // libFuzzer reports as a crash and saves the input for (crash-<sha1> in the artifact directory).
-#define FUZZ_CHECK(cond, detail)                                                                 \
-  do {                                                                                           \
-    if (!(cond)) {                                                                               \
-      const std::string fuzz_detail_ = (detail);                                                 \
-      std::fprintf(stderr, "%s:%d: fuzz property failed: %s\n  %s\n", __FILE__, __LINE__, #cond, \
-                   fuzz_detail_.c_str());                                                        \
-      std::abort();                                                                              \
-    }                                                                                            \
+#define FUZZ_CHECK(cond, detail)                                                                   \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      const std::string& fuzz_detail_ = (detail); /* a temporary lives as long as the reference */ \
+      std::fprintf(stderr, "%s:%d: fuzz property failed: %s\n  %s\n", __FILE__, __LINE__, #cond,   \
+                   fuzz_detail_.c_str());                                                          \
+      std::abort();                                                                                \
+    }                                                                                              \
   } while (0)
 
 namespace bpfex::fuzz {
