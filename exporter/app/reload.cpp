@@ -3,13 +3,17 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 
 #include "app/capabilities.h"
 #include "app/poller.h"
 #include "base/log.h"
 #include "http/server.h"
 #include "programs/program_config.h"
+#include "programs/program_module.h"
 #include "workload/workloads.h"
 
 namespace bpfex {
@@ -49,16 +53,28 @@ std::vector<std::string> changed_fixed_settings(const Config& running, const Con
   if (running.native_histogram_schema != next.native_histogram_schema) changed.emplace_back("native_histogram_schema");
   if (emitted("attribution", running.attribution) != emitted("attribution", next.attribution))
     changed.emplace_back("attribution");
-  // User programs are loaded at start only: replacing one would mean matching its old series to
-  // the new YAML's, which may rename or relabel them (README "Reloading the configuration").
-  if (emitted("programs", running.programs) != emitted("programs", next.programs)) {
-    changed.emplace_back("programs");
-  } else if (auto files = programs::changed_files(running.program_configs); !files.empty()) {
-    std::string list;
-    for (const auto& f : files) list += (list.empty() ? "" : ", ") + f;
-    changed.emplace_back("programs (changed files: " + list + ")");
-  }
   return changed;
+}
+
+// A user program runs as it was loaded: the same YAML and object, the same export settings.
+bool same_program(const programs::ProgramConfig& a, const programs::ProgramsOptions& a_options,
+                  const programs::ProgramConfig& b, const programs::ProgramsOptions& b_options) {
+  return a.yaml_hash == b.yaml_hash && a.object_hash == b.object_hash &&
+         a_options.metric_prefix == b_options.metric_prefix &&
+         a_options.max_series_per_metric == b_options.max_series_per_metric;
+}
+
+// The families of a user program, by exported name, with their label names: a family of the old
+// definition that the new one lacks, or has with other labels, ends with the old program (its last
+// values would otherwise be carried forever, never counted again).
+std::map<std::string, std::vector<std::string>> program_families(const programs::ProgramConfig& config,
+                                                                 const programs::ProgramsOptions& options) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const programs::Metric& m : config.metrics) {
+    std::vector<std::string>& names = out[options.metric_prefix + m.name];
+    for (size_t i = 0; i + (m.histogram ? 1 : 0) < m.labels.size(); ++i) names.push_back(m.labels[i].name);
+  }
+  return out;
 }
 
 // Loading and attaching BPF programs takes CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN), plus what
@@ -135,6 +151,47 @@ Families Reloader::metrics() const {
   return {ok.build(), when.build()};
 }
 
+std::string Reloader::start_instance(const std::string& name, Module& instance, bool was_up) {
+  const std::string keeps = was_up ? "it keeps running with its previous options" : "it stays down";
+  if (std::string missing = missing_capabilities(instance); !missing.empty())
+    return "module " + name + ": starting it needs " + missing +
+           ", dropped after start (--capabilities.keep=all keeps them for reloads); " + keeps;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return "module " + name + ": not restarted, bpfex is stopping; " + keeps;
+  }
+  // The new instance starts while the old one still counts: no event falls between the two.
+  if (Status st = instance.start(t_.context); !st) return "module " + name + ": " + st.error().str() + "; " + keeps;
+  return {};
+}
+
+void Reloader::swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name) {
+  // The old instance's last values, and what the new one counted meanwhile (subtracted: those
+  // events are in the old values). Only the time of one map read separates the two readings.
+  if (running.module) {
+    ModuleReading last;
+    if (running.module->read(last))
+      running.guard.apply(last.families, last.retire_vanished_series);
+    else
+      log_warn("reload: the replaced module's last reading failed; counts since the last poll are lost",
+               {{"module", name}});
+    running.module.reset();
+  }
+  // Per-workload series are summed from per-cgroup kernel entries by the shared rollup: it carries
+  // the old instance's part itself and takes the new one's first reading as its baseline.
+  if (t_.context.workloads) t_.context.workloads->restart_families(name + "_");
+  ModuleReading baseline;
+  if (!instance->read(baseline)) baseline.families.clear();
+  running.guard.restart(baseline.families);
+  running.module = std::move(instance);
+  running.status = ModuleStatus{};
+  running.status.name = name;
+  running.status.enabled = true;
+  running.status.up = true;
+  running.status.programs = running.module->programs();
+  running.problem.clear();
+}
+
 std::string Reloader::replace_module(size_t i, const ModuleConfig& next) {
   RunningModule& running = t_.modules[i];
   if (!next.enabled) {
@@ -149,46 +206,114 @@ std::string Reloader::replace_module(size_t i, const ModuleConfig& next) {
     log_info("module stopped by a reload", {{"module", next.name}});
     return {};
   }
-  const std::string keeps = running.status.up ? "it keeps running with its previous options" : "it stays down";
   std::unique_ptr<Module> instance = find_module_spec(next.name)->create(*next.options);
-  if (std::string missing = missing_capabilities(*instance); !missing.empty())
-    return "module " + next.name + ": starting it needs " + missing +
-           ", dropped after start (--capabilities.keep=all keeps them for reloads); " + keeps;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return "module " + next.name + ": not restarted, bpfex is stopping; " + keeps;
-  }
-  // The new instance starts while the old one still counts: no event falls between the two.
-  if (Status st = instance->start(t_.context); !st)
-    return "module " + next.name + ": " + st.error().str() + "; " + keeps;
-  t_.poller.with_modules([&] {
-    // The old instance's last values, and what the new one counted meanwhile (subtracted: those
-    // events are in the old values). Only the time of one map read separates the two readings.
-    if (running.module) {
-      ModuleReading last;
-      if (running.module->read(last))
-        running.guard.apply(last.families, last.retire_vanished_series);
-      else
-        log_warn("reload: the replaced module's last reading failed; counts since the last poll are lost",
-                 {{"module", next.name}});
-      running.module.reset();
-    }
-    // Per-workload series are summed from per-cgroup kernel entries by the shared rollup: it carries
-    // the old instance's part itself and takes the new one's first reading as its baseline.
-    if (t_.context.workloads) t_.context.workloads->restart_families(next.name + "_");
-    ModuleReading baseline;
-    if (!instance->read(baseline)) baseline.families.clear();
-    running.guard.restart(baseline.families);
-    running.module = std::move(instance);
-    running.status = ModuleStatus{};
-    running.status.name = next.name;
-    running.status.enabled = true;
-    running.status.up = true;
-    running.status.programs = running.module->programs();
-    running.problem.clear();
-  });
+  if (std::string failed = start_instance(next.name, *instance, running.status.up); !failed.empty()) return failed;
+  t_.poller.with_modules([&] { swap_in(running, std::move(instance), next.name); });
   log_info("module restarted by a reload", {{"module", next.name}});
   return {};
+}
+
+void Reloader::reload_programs(const std::vector<programs::ProgramConfig>& next_configs,
+                               const programs::ProgramsOptions& next_options, std::vector<std::string>& failures,
+                               std::string& changed) {
+  // User programs follow the built-in modules in t_.modules, in the order of t_.config.program_configs.
+  const size_t first = t_.config.modules.size();
+  std::map<std::string, size_t> running;  // program name -> its entry in t_.modules
+  for (size_t i = first; i < t_.modules.size() && i - first < t_.config.program_configs.size(); ++i)
+    running[t_.config.program_configs[i - first].name] = i;
+  auto config_of = [&](size_t entry) -> const programs::ProgramConfig& {
+    return t_.config.program_configs[entry - first];
+  };
+  auto options_of = [&](const std::string& name) -> const programs::ProgramsOptions& {
+    const auto it = program_options_.find(name);
+    return it != program_options_.end() ? it->second : t_.config.programs;
+  };
+
+  struct Planned {
+    programs::ProgramConfig config;     // what the entry runs after the reload
+    programs::ProgramsOptions options;  // and with which export settings
+    std::optional<size_t> entry;        // its entry in t_.modules before the reload
+    std::unique_ptr<Module> instance;   // started to replace it, or to add it
+    std::string failed;                 // why that instance did not start
+    bool swapped = false;               // instance took over the entry
+  };
+  std::vector<Planned> plan;
+  for (const programs::ProgramConfig& pc : next_configs) {
+    Planned p{pc, next_options, {}, {}, {}};
+    if (const auto it = running.find(pc.name); it != running.end()) p.entry = it->second;
+    const bool up = p.entry && t_.modules[*p.entry].status.up;
+    const bool same = p.entry && same_program(config_of(*p.entry), options_of(pc.name), pc, next_options);
+    // A program that failed to start is tried again by any reload (the cause may be fixed).
+    if (!same || !up) {
+      auto instance = programs::make_program_module(pc, next_options);
+      p.failed = start_instance(programs::module_name(pc.name), *instance, up);
+      if (p.failed.empty()) {
+        p.instance = std::move(instance);
+      } else if (same) {
+        log_warn("reload: a user program that was down is still down", {{"error", p.failed}});
+      } else {
+        log_error("reload: a user program was not changed", {{"error", p.failed}});
+        failures.push_back(p.failed);
+        if (up) {  // the old one keeps running as it was
+          p.config = config_of(*p.entry);
+          p.options = options_of(pc.name);
+        }
+      }
+    }
+    plan.push_back(std::move(p));
+  }
+  std::vector<std::string> removed;
+  for (const auto& r : running)
+    if (std::none_of(next_configs.begin(), next_configs.end(), [&](const auto& c) { return c.name == r.first; }))
+      removed.push_back(r.first);
+
+  t_.poller.with_modules([&] {
+    std::vector<RunningModule> entries;
+    for (Planned& p : plan) {
+      const std::string name = programs::module_name(p.config.name);
+      RunningModule entry;
+      if (p.entry) entry = std::move(t_.modules[*p.entry]);
+      if (p.instance) {
+        // Families that the new definition drops, renames or relabels end with the old instance
+        // (carried, they would be exported forever, never counted again); the others continue.
+        if (p.entry) {
+          const auto now = program_families(p.config, p.options);
+          for (const auto& [family, labels] : program_families(config_of(*p.entry), options_of(p.config.name))) {
+            const auto kept = now.find(family);
+            if (kept == now.end() || kept->second != labels) entry.guard.forget_family(family);
+          }
+        }
+        swap_in(entry, std::move(p.instance), name);
+        p.swapped = true;
+      } else if (!entry.status.up) {  // new and failed, or down and still down
+        entry.status = ModuleStatus{};
+        entry.status.name = name;
+        entry.status.enabled = true;
+        entry.status.reason = p.failed;
+      }
+      entries.push_back(std::move(entry));
+    }
+    // The entries left are the programs no longer named: their programs detach, their series go.
+    t_.modules.resize(first);
+    for (RunningModule& e : entries) t_.modules.push_back(std::move(e));
+  });
+
+  t_.config.program_configs.clear();
+  program_options_.clear();
+  for (Planned& p : plan) {
+    if (p.swapped) {
+      const std::string name = programs::module_name(p.config.name);
+      log_info(p.entry ? "user program restarted by a reload" : "user program started by a reload", {{"module", name}});
+      changed += (changed.empty() ? "" : ",") + name;
+    }
+    program_options_[p.config.name] = p.options;
+    t_.config.program_configs.push_back(std::move(p.config));
+  }
+  for (const std::string& name : removed) {
+    log_info("user program stopped by a reload", {{"module", programs::module_name(name)}});
+    changed += (changed.empty() ? "" : ",") + programs::module_name(name);
+  }
+  t_.config.programs = next_options;
 }
 
 std::string Reloader::reload() {
@@ -205,6 +330,16 @@ std::string Reloader::reload() {
     std::string names;
     for (const auto& n : fixed) names += (names.empty() ? "" : ", ") + n;
     error = "changed settings that take effect only when bpfex starts: " + names + " (restart bpfex)";
+  } else if (Config& candidate = std::get<Config>(loaded); !candidate.programs.names.empty()) {
+    // Every named program's YAML against its object, as at start: any error and nothing changes.
+    auto programs = programs::load_programs(candidate.programs);
+    if (auto* errors = std::get_if<std::vector<ConfigError>>(&programs)) {
+      for (const auto& e : *errors) log_error("reload: user program configuration error", {{"error", e.str()}});
+      error =
+          std::to_string(errors->size()) + " user program configuration error(s), the first: " + errors->front().str();
+    } else {
+      candidate.program_configs = std::get<std::vector<programs::ProgramConfig>>(std::move(programs));
+    }
   }
   if (!error.empty()) {
     successful_ = false;
@@ -242,6 +377,7 @@ std::string Reloader::reload() {
     t_.config.modules[i] = now;
     changed += (changed.empty() ? "" : ",") + now.name;  // a list as other log values: a,b
   }
+  reload_programs(next.program_configs, next.programs, failures, changed);
   t_.http.set_modules(statuses(t_.modules));
   successful_ = failures.empty();
   if (failures.empty()) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -57,8 +58,21 @@ class Reloader {
   void run();
   // Replaces module i by one started with next's options (or stops it); "" or what failed.
   std::string replace_module(size_t i, const ModuleConfig& next);
+  // Starts a new instance of module `name` beside the running one; "" or what failed (was_up: the
+  // running one is up and stays so).
+  std::string start_instance(const std::string& name, Module& instance, bool was_up);
+  // Called inside Poller::with_modules: instance takes over from running's, counters continuing.
+  void swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name);
+  // User programs: those named now and changed (YAML, object or export settings) or down are
+  // started anew, new ones added, those no longer named stopped; unchanged ones keep running.
+  void reload_programs(const std::vector<programs::ProgramConfig>& next_configs,
+                       const programs::ProgramsOptions& next_options, std::vector<std::string>& failures,
+                       std::string& changed);
 
   ReloadTargets t_;
+  // The export settings each user program runs with, by program name: set by reloads (one that
+  // could not restart a program leaves it with its old ones); before the first, t_.config.programs.
+  std::map<std::string, programs::ProgramsOptions> program_options_;
   std::atomic<bool> successful_{true};
   std::atomic<double> success_unix_seconds_;
   std::mutex mutex_;  // guards what follows

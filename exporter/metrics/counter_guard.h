@@ -27,6 +27,9 @@ class CounterGuard {
   // last reading): from now on every series continues from what was last reported, plus what the
   // new instance counts beyond its baseline. Nothing is counted twice, nothing goes down.
   void restart(const Families& baseline);
+  // The family's series end here, whatever they were: a reload gave its module a definition
+  // without it (a user program's metric renamed, dropped or relabeled).
+  void forget_family(const std::string& name) { families_.erase(name); }
   size_t tracked_series() const;
 
  private:

@@ -5,8 +5,8 @@ one keeps its programs; counts stay exact across the switch (nothing lost, nothi
 down); a bad file, or a change to a setting that only start-up reads, leaves everything as it ran
 and sets bpfex_config_last_reload_successful to 0; a module disabled and enabled again continues
 its counters; with capabilities dropped (the default) a reload that needs them says so and keeps
-the old module; a storm of SIGHUPs changes nothing; user programs are loaded at start only, so a
-changed programs: section or program file fails the reload, named, and the program keeps counting.
+the old module; a storm of SIGHUPs changes nothing; user programs are started, restarted and
+stopped by reloads like modules, and a program file that does not fit fails the reload, named.
 
 Usage: tests/e2e/reload_test.py BPFEX_BINARY REPO_ROOT   (root: loads BPF programs)
 """
@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import (Suite, describe, ensure_tracefs, expect, fail, http_request, parse_args,  # noqa: E402
-                         registered_modules, require_root, run, start_bpfex, temp_dir, wait_healthy, wait_until)
+from lib.harness import (Suite, describe, ensure_tracefs, expect, fail, http_request, label_pairs,  # noqa: E402
+                         parse_args, registered_modules, require_root, run, sample_values, start_bpfex, temp_dir,
+                         wait_healthy, wait_until)
 from lib.load import run_program, unique_name  # noqa: E402
 
 suite = Suite("reload")
@@ -235,36 +236,121 @@ def t_no_lifecycle_without_flag_and_capabilities_dropped():
         d.daemon.sigterm()
 
 
-def t_programs_are_fixed():
-    """A user program (build/programs/execs) keeps its BPF programs and counts across reloads; a
-    changed programs: section, or a changed YAML or object of a loaded program, fails the reload
-    with the setting (and the file) named, and nothing restarts."""
+def t_bucket_range_change_keeps_counts():
+    """The syscall module's min_bucket/max_bucket changed by a reload (narrowed, then widened), its
+    syscalls limited to one task name so that nothing else counts (a run of the program makes the
+    same syscalls every time): right after each reload every series is exactly as before (carried,
+    its old buckets, until the new instance counts it); the next runs add exactly their syscalls,
+    in the new range's buckets, with every bucket that both ranges have never lower."""
+    comm = unique_name("rlb")
+    cfg = TMP / "buckets.yaml"
+    off = "".join(f"  {m}: {{enabled: false}}\n" for m in MODULES if m != "syscall")
+
+    def write(lo: str, hi: str) -> None:
+        cfg.write_text(f"modules:\n{off}  syscall: {{comms: [{comm}], min_bucket: {lo}, max_bucket: {hi}}}\n")
+
+    def histogram() -> dict[str, float]:
+        text = d.metrics()
+        out = {}
+        for part in ("bucket", "count", "sum"):
+            out.update({f"{part}{k}": v for k, v in sample_values(text, f"bpfex_syscall_latency_seconds_{part}").items()})
+        return out
+
+    def settled() -> dict[str, float]:
+        """The histogram once two scrapes a poll apart agree (the program's syscalls all counted)."""
+        last: dict[str, float] = {}
+        for _ in range(30):
+            now = histogram()
+            if now and now == last:
+                return now
+            last = now
+            time.sleep(1.2)
+        fail("the syscall histogram did not settle")
+        return last
+
+    def total(h: dict[str, float]) -> float:
+        return sum(v for k, v in h.items() if k.startswith("count"))
+
+    def les_by_series(h: dict[str, float]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for k in h:
+            if k.startswith("bucket"):
+                labels = label_pairs(k)
+                le = float(labels.pop("le"))
+                out.setdefault(str(sorted(labels.items())), []).append(le)
+        return {series: sorted(les) for series, les in out.items()}
+
+    write("1us", "16s")
+    d = start_bpfex(BPFEX, [f"--config.file={cfg}", "--capabilities.keep=all", "--web.enable-lifecycle"], TMP,
+                    name="bpfex-reload-buckets")
+    try:
+        if wait_healthy(d) != 200:
+            fail("not healthy\n" + d.daemon.tail(20))
+        run_program(TMP, comm, 5)
+        before = settled()
+        per_run = total(before) / 5
+        if per_run <= 0 or per_run != int(per_run):
+            fail(f"5 runs of {comm} made {total(before)} syscalls: not the same number each run")
+        runs = 5
+        for lo, hi, want_min, want_max, more in (("16us", "50ms", 2.0 ** -16, 2.0 ** -4, 2),
+                                                 ("1us", "16s", 2.0 ** -20, 16.0, 1)):
+            write(lo, hi)
+            expect(f"POST /-/reload, buckets {lo}..{hi}", reload_request(d).status, 200)
+            expect(f"every series right after the reload to {lo}..{hi}", settled(), before)
+            run_program(TMP, comm, more)
+            runs += more
+            after = settled()
+            expect(f"syscalls counted after {runs} runs", total(after), per_run * runs)
+            old_les, remapped = les_by_series(before), 0
+            for series, les in les_by_series(after).items():
+                if les == old_les.get(series):
+                    continue  # not counted since the reload: carried as it was
+                remapped += 1
+                expect(f"buckets of {series} after {lo}..{hi}", (les[0], les[-2], les[-1]),
+                       (want_min, want_max, float("inf")))
+            if not remapped:
+                fail(f"no series in the buckets of {lo}..{hi} after {more} runs")
+            lower = {k: (v, after.get(k)) for k, v in before.items() if k in after and after[k] < v}
+            if lower:
+                fail(f"buckets {lo}..{hi}: values went down {dict(list(lower.items())[:5])}")
+            before = after
+    finally:
+        expect("exit status", d.daemon.sigterm(), 0)
+
+
+def t_programs_reload():
+    """User programs under reloads (build/programs/execs and open_errors): an unchanged one keeps its
+    BPF programs; a changed YAML restarts it and its counter continues (nothing lost, never down); a
+    new metric_prefix ends the old family and starts the new one; a program named anew starts, one
+    no longer named stops; a YAML that does not fit its object fails the reload, named, and nothing
+    changes."""
     build = BPFEX.parent
     pdir = TMP / "programs"
     pdir.mkdir(exist_ok=True)
-    shutil.copy(build / "programs" / "execs.bpf.o", pdir / "execs.bpf.o")
-    shutil.copy(build / "programs" / "execs.yaml", pdir / "execs.yaml")
+    for name in ("execs", "open_errors"):
+        for ext in (".bpf.o", ".yaml"):
+            shutil.copy(build / "programs" / (name + ext), pdir / (name + ext))
     yaml_text = (pdir / "execs.yaml").read_text()
     cfg = TMP / "programs.yaml"
     off = "".join(f"  {m}: {{enabled: false}}\n" for m in MODULES)
 
-    def write(prefix: str = "bpfex_") -> None:
-        cfg.write_text(f"modules:\n{off}programs:\n  dir: {pdir}\n  names: [execs]\n  metric_prefix: {prefix}\n")
+    def write(prefix: str = "bpfex_", names: str = "execs") -> None:
+        cfg.write_text(f"modules:\n{off}programs:\n  dir: {pdir}\n  names: [{names}]\n  metric_prefix: {prefix}\n")
 
-    def count() -> float:
-        return d.sample("bpfex_exec_comms_total", f'comm="{comm}"') or 0
+    def count(prefix: str = "bpfex_") -> float:
+        return d.sample(f"{prefix}exec_comms_total", f'comm="{comm}"') or 0
 
-    def expect_count(want: int) -> None:
-        if not wait_until(15, lambda: count() == want):
-            fail(f"bpfex_exec_comms_total{{comm={comm!r}}}: want exactly {want}, got {count()}")
+    def expect_count(want: int, prefix: str = "bpfex_") -> None:
+        if not wait_until(15, lambda: count(prefix) == want):
+            fail(f"{prefix}exec_comms_total{{comm={comm!r}}}: want exactly {want}, got {count(prefix)}")
 
-    def refused(what: str, named: str) -> None:
+    def reload_ok(what: str) -> None:
         r = reload_request(d)
-        expect(f"POST /-/reload, {what}", r.status, 500)
-        if named not in r.body or "restart bpfex" not in r.body:
-            fail(f"{what}: the answer does not name {named!r} and the restart: {r.body}")
-        expect(f"bpfex_config_last_reload_successful, {what}", d.sample("bpfex_config_last_reload_successful"), 0)
-        expect(f"BPF programs, {what}", programs(d.daemon.pid), ids)
+        expect(f"POST /-/reload, {what}", r.status, 200)
+        expect(f"bpfex_config_last_reload_successful, {what}", d.sample("bpfex_config_last_reload_successful"), 1)
+
+    def execs_programs() -> set[int]:
+        return {i for i, name in programs(d.daemon.pid).items() if not name.startswith("open")}
 
     write()
     comm = unique_name("rlp")
@@ -274,27 +360,55 @@ def t_programs_are_fixed():
         if wait_healthy(d) != 200:
             fail("not healthy\n" + d.daemon.tail(20))
         expect("bpfex_module_up{program:execs}", d.sample("bpfex_module_up", 'module="program:execs"'), 1)
-        ids = programs(d.daemon.pid)
+        ids = execs_programs()
         if not ids:
             fail("no BPF programs loaded for program:execs")
         run_program(TMP, comm, 3)
         expect_count(3)
-        expect("POST /-/reload, nothing changed", reload_request(d).status, 200)
-        expect("BPF programs after an unchanged reload", programs(d.daemon.pid), ids)
-        write(prefix="ebpf_exporter_")
-        refused("metric_prefix changed", "programs")
-        write()
+        reload_ok("nothing changed")
+        expect("BPF programs after an unchanged reload", execs_programs(), ids)
+
         (pdir / "execs.yaml").write_text(yaml_text + "# edited\n")
-        refused("the program's YAML changed", f"programs (changed files: {pdir / 'execs.yaml'})")
-        (pdir / "execs.yaml").write_text(yaml_text)
-        shutil.copy(build / "programs" / "open_errors.bpf.o", pdir / "execs.bpf.o")
-        refused("the program's object changed", f"programs (changed files: {pdir / 'execs.bpf.o'})")
-        shutil.copy(build / "programs" / "execs.bpf.o", pdir / "execs.bpf.o")
-        expect("POST /-/reload, files as loaded again", reload_request(d).status, 200)
-        expect("bpfex_config_last_reload_successful", d.sample("bpfex_config_last_reload_successful"), 1)
+        reload_ok("the program's YAML changed")
+        restarted = execs_programs()
+        if not restarted or restarted & ids:
+            fail(f"program:execs was not restarted: programs {ids} -> {restarted}")
+        expect("bpfex_module_up{program:execs} after its restart", d.sample("bpfex_module_up", 'module="program:execs"'), 1)
         run_program(TMP, comm, 2)
-        expect_count(5)  # never reset, nothing lost
-        expect("BPF programs after the reloads", programs(d.daemon.pid), ids)
+        expect_count(5)  # continued: never reset, nothing lost, nothing twice
+
+        write(prefix="ebpf_exporter_")
+        reload_ok("metric_prefix changed")
+        run_program(TMP, comm, 1)
+        expect_count(1, "ebpf_exporter_")  # a new family
+        if sample_values(d.metrics(), "bpfex_exec_comms_total"):
+            fail("the family under the old prefix is still exported:\n" + d.series("bpfex_exec_comms_total"))
+
+        write(prefix="ebpf_exporter_", names="execs, open_errors")
+        reload_ok("a program named anew")
+        expect("bpfex_module_up{program:open_errors}", d.sample("bpfex_module_up", 'module="program:open_errors"'), 1)
+        if not any(name.startswith("open") for name in programs(d.daemon.pid).values()):
+            fail("no BPF programs of program:open_errors")
+
+        ids = execs_programs()
+        shutil.copy(build / "programs" / "open_errors.bpf.o", pdir / "execs.bpf.o")
+        r = reload_request(d)
+        expect("POST /-/reload, an object without the YAML's maps", r.status, 500)
+        if str(pdir / "execs.yaml") not in r.body:
+            fail(f"the answer does not name the program's YAML: {r.body}")
+        expect("bpfex_config_last_reload_successful, a misfit object", d.sample("bpfex_config_last_reload_successful"), 0)
+        expect("BPF programs after the failed reload", execs_programs(), ids)
+        shutil.copy(build / "programs" / "execs.bpf.o", pdir / "execs.bpf.o")
+
+        write(prefix="ebpf_exporter_")
+        reload_ok("a program no longer named")
+        if d.sample("bpfex_module_up", 'module="program:open_errors"') is not None:
+            fail("program:open_errors is still reported after it was no longer named")
+        if any(name.startswith("open") for name in programs(d.daemon.pid).values()):
+            fail("program:open_errors's BPF programs are still loaded")
+        expect("BPF programs of program:execs, kept", execs_programs(), ids)
+        run_program(TMP, comm, 1)
+        expect_count(2, "ebpf_exporter_")
     finally:
         expect("exit status", d.daemon.sigterm(), 0)
 
@@ -310,8 +424,10 @@ suite.check("a module disabled and enabled again: gone, then continuing", t_disa
 suite.check("50 SIGHUPs: nothing restarted, nothing lost", t_sighup_storm)
 suite.check("default: no lifecycle API (403); capabilities dropped: the reload says which it needs",
             t_no_lifecycle_without_flag_and_capabilities_dropped)
-suite.check("user programs: kept across reloads; programs: or a program file changed: refused, named",
-            t_programs_are_fixed)
+suite.check("syscall min_bucket/max_bucket narrowed and widened: every bucket that stays is exact",
+            t_bucket_range_change_keeps_counts)
+suite.check("user programs: unchanged kept, changed restarted and continuing, added, removed; a misfit refused",
+            t_programs_reload)
 rc = B.daemon.sigterm()
 suite.check("SIGTERM after reloads: clean exit", expect, "exit status", rc, 0)
 suite.finish()
