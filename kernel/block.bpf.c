@@ -40,20 +40,10 @@ const volatile bool rq_single_arg = true; /* block_rq_issue/insert(rq), Linux 5.
 #define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
 
 /* The bucket lookup table of block_hist (native_histogram.h), filled by user space after load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 8);
-} block_hist_table SEC(".maps");
+BPFEX_HIST_TABLE(block_hist_table);
 
 /* A row of zeros, the value new block_rows entries start from. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, ROW_BYTES);
-} block_zero_row SEC(".maps");
+BPFEX_ZERO_ROW(block_zero_row, ROW_BYTES);
 
 /* Rows by {disk, operation}, sized from max_devices before load. Per-CPU: completions of a fast disk
  * come from every CPU at once. Not LRU: a disk keeps its row (and its counts) until user space

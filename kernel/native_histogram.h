@@ -57,6 +57,28 @@ struct bpfex_hist_layout {
 	__u32 first_len; /* entries of first[]: exp_count << (schema + 1) */
 };
 
+#ifdef __bpf__
+/* A module's bucket lookup table: an ARRAY of one entry whose value user space sizes to
+ * bpfex_hist_table_bytes() before load (8 is a placeholder) and fills after. */
+#define BPFEX_HIST_TABLE(name)                    \
+	struct {                                  \
+		__uint(type, BPF_MAP_TYPE_ARRAY); \
+		__uint(max_entries, 1);           \
+		__uint(key_size, sizeof(__u32));  \
+		__uint(value_size, 8);            \
+	} name SEC(".maps")
+
+/* A row of zeros, what new entries of a module's row map start from: bpf_map_update_elem wants a
+ * row's worth of memory, more than the stack has. */
+#define BPFEX_ZERO_ROW(name, row_bytes)           \
+	struct {                                  \
+		__uint(type, BPF_MAP_TYPE_ARRAY); \
+		__uint(max_entries, 1);           \
+		__uint(key_size, sizeof(__u32));  \
+		__uint(value_size, row_bytes);    \
+	} name SEC(".maps")
+#endif
+
 /* Bytes of the table (bound[], then first[]). */
 static __always_inline __u32 bpfex_hist_table_bytes(__u32 nbuckets, __u32 first_len)
 {

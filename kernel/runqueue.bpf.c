@@ -42,20 +42,10 @@ const volatile bool by_workload = false;      /* rows per cgroup in runqueue_wor
 #define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
 
 /* The bucket lookup table of runqueue_hist (native_histogram.h), filled by user space after load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 8);
-} runqueue_hist_table SEC(".maps");
+BPFEX_HIST_TABLE(runqueue_hist_table);
 
 /* A row of zeros, the value new runqueue_workload_rows entries start from. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, ROW_BYTES);
-} runqueue_zero_row SEC(".maps");
+BPFEX_ZERO_ROW(runqueue_zero_row, ROW_BYTES);
 
 /* The node's histogram: every wait, or with by_workload the waits whose cgroup found
  * runqueue_workload_rows full (user space's cgroup="other"). */

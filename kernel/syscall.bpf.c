@@ -36,21 +36,10 @@ const volatile bool by_workload = false; /* rows per {cgroup, syscall} in syscal
 #define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
 
 /* The bucket lookup table of syscall_hist (native_histogram.h), filled by user space after load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 8);
-} syscall_hist_table SEC(".maps");
+BPFEX_HIST_TABLE(syscall_hist_table);
 
-/* A row of zeros, the value new syscall_workload_rows entries start from: bpf_map_update_elem wants
- * a row's worth of memory, more than the stack has. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, ROW_BYTES);
-} syscall_zero_row SEC(".maps");
+/* A row of zeros, the value new syscall_workload_rows entries start from. */
+BPFEX_ZERO_ROW(syscall_zero_row, ROW_BYTES);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

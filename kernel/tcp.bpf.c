@@ -51,20 +51,10 @@ const volatile struct bpfex_hist_layout tcp_hist = {}; /* connect latency bucket
 #define ROW_BYTES 8 /* placeholder; bpf_map__set_value_size() */
 
 /* The bucket lookup table of tcp_hist (native_histogram.h), filled by user space after load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 8);
-} tcp_hist_table SEC(".maps");
+BPFEX_HIST_TABLE(tcp_hist_table);
 
 /* A row of zeros, the value new rows start from. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, ROW_BYTES);
-} tcp_zero_row SEC(".maps");
+BPFEX_ZERO_ROW(tcp_zero_row, ROW_BYTES);
 
 /* Without by_workload every row; with it, the rows of events without a socket cgroup and of
  * events that found tcp_workload_rows full. Sized by user space: 2 families x (labelled ports + 1)
