@@ -12,6 +12,7 @@
 #include "app/poller.h"
 #include "base/log.h"
 #include "http/server.h"
+#include "programs/histogram.h"
 #include "programs/program_config.h"
 #include "programs/program_module.h"
 #include "workload/workloads.h"
@@ -64,15 +65,32 @@ bool same_program(const programs::ProgramConfig& a, const programs::ProgramsOpti
          a_options.max_series_per_metric == b_options.max_series_per_metric;
 }
 
-// The families of a user program, by exported name, with their label names: a family of the old
-// definition that the new one lacks, or has with other labels, ends with the old program (its last
-// values would otherwise be carried forever, never counted again).
-std::map<std::string, std::vector<std::string>> program_families(const programs::ProgramConfig& config,
-                                                                 const programs::ProgramsOptions& options) {
-  std::map<std::string, std::vector<std::string>> out;
+// What each metric of a user program is, by exported name: its kind, labels (sizes, paddings,
+// decoders) and buckets. A metric of the old definition that the new one lacks or defines otherwise
+// ends with the old program: carried, its old series would be exported forever, never counted again
+// (relabeled, redecoded), or its counts would land in other buckets (rebucketed).
+std::map<std::string, std::string> program_metrics(const programs::ProgramConfig& config,
+                                                   const programs::ProgramsOptions& options) {
+  std::map<std::string, std::string> out;
   for (const programs::Metric& m : config.metrics) {
-    std::vector<std::string>& names = out[options.metric_prefix + m.name];
-    for (size_t i = 0; i + (m.histogram ? 1 : 0) < m.labels.size(); ++i) names.push_back(m.labels[i].name);
+    YAML::Emitter e;
+    e << YAML::Flow << YAML::BeginSeq << (m.histogram ? "histogram" : "counter");
+    for (const programs::Label& l : m.labels) {
+      e << l.name << l.size << l.padding;
+      for (const decoders::DecoderConfig& d : l.decoders) {
+        e << d.name << d.allow_unknown << YAML::BeginSeq;
+        for (const auto& r : d.regexps) e << r;
+        if (d.static_map)
+          for (const auto& [k, v] : *d.static_map) e << k << v;
+        e << YAML::EndSeq;
+      }
+    }
+    if (m.histogram) {
+      e << m.bucket_multiplier;
+      for (double b : programs::bucket_bounds(m)) e << b;
+    }
+    e << YAML::EndSeq;
+    out[options.metric_prefix + m.name] = e.c_str();
   }
   return out;
 }
@@ -165,7 +183,8 @@ std::string Reloader::start_instance(const std::string& name, Module& instance, 
   return {};
 }
 
-void Reloader::swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name) {
+void Reloader::swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name,
+                       const std::function<void(CounterGuard&)>& forget) {
   // The old instance's last values, and what the new one counted meanwhile (subtracted: those
   // events are in the old values). Only the time of one map read separates the two readings.
   if (running.module) {
@@ -177,6 +196,8 @@ void Reloader::swap_in(RunningModule& running, std::unique_ptr<Module> instance,
                {{"module", name}});
     running.module.reset();
   }
+  // After the last reading (which would bring them back), before the restart carries the rest.
+  if (forget) forget(running.guard);
   // Per-workload series are summed from per-cgroup kernel entries by the shared rollup: it carries
   // the old instance's part itself and takes the new one's first reading as its baseline.
   if (t_.context.workloads) t_.context.workloads->restart_families(name + "_");
@@ -245,6 +266,9 @@ void Reloader::reload_programs(const std::vector<programs::ProgramConfig>& next_
     const bool same = p.entry && same_program(config_of(*p.entry), options_of(pc.name), pc, next_options);
     // A program that failed to start is tried again by any reload (the cause may be fixed).
     if (!same || !up) {
+      if (pc.has_tracing && !p.entry)
+        log_warn("program: its tracing: section is ignored (bpfex exports metrics, not spans)",
+                 {{"module", programs::module_name(pc.name)}});
       auto instance = programs::make_program_module(pc, next_options);
       p.failed = start_instance(programs::module_name(pc.name), *instance, up);
       if (p.failed.empty()) {
@@ -274,16 +298,25 @@ void Reloader::reload_programs(const std::vector<programs::ProgramConfig>& next_
       RunningModule entry;
       if (p.entry) entry = std::move(t_.modules[*p.entry]);
       if (p.instance) {
-        // Families that the new definition drops, renames or relabels end with the old instance
-        // (carried, they would be exported forever, never counted again); the others continue.
+        // Metrics that the new definition drops, renames or defines otherwise end with the old
+        // instance, and their decoder error counts with them; the others continue.
+        std::vector<std::pair<std::string, std::string>> ended;  // exported family, metric (map) name
         if (p.entry) {
-          const auto now = program_families(p.config, p.options);
-          for (const auto& [family, labels] : program_families(config_of(*p.entry), options_of(p.config.name))) {
+          const auto& was_options = options_of(p.config.name);
+          const auto was = program_metrics(config_of(*p.entry), was_options);
+          const auto now = program_metrics(p.config, p.options);
+          for (const auto& m : config_of(*p.entry).metrics) {
+            const std::string family = was_options.metric_prefix + m.name;
             const auto kept = now.find(family);
-            if (kept == now.end() || kept->second != labels) entry.guard.forget_family(family);
+            if (kept == now.end() || kept->second != was.at(family)) ended.emplace_back(family, m.name);
           }
         }
-        swap_in(entry, std::move(p.instance), name);
+        swap_in(entry, std::move(p.instance), name, [&](CounterGuard& guard) {
+          for (const auto& [family, metric] : ended) {
+            guard.forget_family(family);
+            guard.forget_series("bpfex_program_decoder_errors_total", "metric", metric);
+          }
+        });
         p.swapped = true;
       } else if (!entry.status.up) {  // new and failed, or down and still down
         entry.status = ModuleStatus{};
@@ -294,7 +327,7 @@ void Reloader::reload_programs(const std::vector<programs::ProgramConfig>& next_
       entries.push_back(std::move(entry));
     }
     // The entries left are the programs no longer named: their programs detach, their series go.
-    t_.modules.resize(first);
+    t_.modules.resize(std::min(first, t_.modules.size()));
     for (RunningModule& e : entries) t_.modules.push_back(std::move(e));
   });
 
@@ -354,7 +387,7 @@ std::string Reloader::reload() {
   if (next.poll_interval != t_.config.poll_interval) {
     t_.poller.set_interval(next.poll_interval);
     t_.config.poll_interval = next.poll_interval;
-    changed += "poll_interval ";
+    changed = "poll_interval";
   }
   for (size_t i = 0; i < next.modules.size() && i < t_.modules.size(); ++i) {
     const ModuleConfig& was = t_.config.modules[i];

@@ -62,7 +62,9 @@ class Reloader {
   // running one is up and stays so).
   std::string start_instance(const std::string& name, Module& instance, bool was_up);
   // Called inside Poller::with_modules: instance takes over from running's, counters continuing.
-  void swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name);
+  // forget: what of the guard's series end with the old instance, called after its last reading.
+  void swap_in(RunningModule& running, std::unique_ptr<Module> instance, const std::string& name,
+               const std::function<void(CounterGuard&)>& forget = {});
   // User programs: those named now and changed (YAML, object or export settings) or down are
   // started anew, new ones added, those no longer named stopped; unchanged ones keep running.
   void reload_programs(const std::vector<programs::ProgramConfig>& next_configs,

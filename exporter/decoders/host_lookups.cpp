@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -12,10 +13,13 @@
 namespace bpfex::decoders {
 namespace {
 
+// Shared by every user program: the poller decodes through it while a reload starts a program that
+// preloads the symbols, hence the lock.
 class HostLookups final : public Lookups {
  public:
   std::string symbol_at(uint64_t addr) override {
     if (addr == 0) return "";
+    std::lock_guard lock(mutex_);
     const Symbol* s = find(addr);
     if (!s || s->addr != addr) {
       reload_kallsyms();
@@ -25,6 +29,7 @@ class HostLookups final : public Lookups {
   }
 
   std::string symbol_containing(uint64_t addr) override {
+    std::lock_guard lock(mutex_);
     const Symbol* s = find(addr);
     if (!s) {
       reload_kallsyms();
@@ -33,7 +38,10 @@ class HostLookups final : public Lookups {
     return s ? s->name : "";
   }
 
-  void preload_symbols() override { reload_kallsyms(); }
+  void preload_symbols() override {
+    std::lock_guard lock(mutex_);
+    reload_kallsyms();
+  }
 
   std::string interface_name(uint32_t ifindex) override {
     char buf[IF_NAMESIZE] = {};
@@ -57,6 +65,7 @@ class HostLookups final : public Lookups {
   // path the way ebpf_exporter reports it ("/sys/fs/cgroup/system.slice/nginx.service"; on hybrid
   // hosts under /sys/fs/cgroup/unified).
   std::string cgroup_path(uint64_t id) override {
+    std::lock_guard lock(mutex_);
     if (!cgroups_) {
       const std::string mount = workload::cgroup2_mount();
       if (mount.empty()) return "";
@@ -96,12 +105,15 @@ class HostLookups final : public Lookups {
       std::string addr, type, name;
       if (!(fields >> addr >> type >> name)) continue;
       const uint64_t a = std::strtoull(addr.c_str(), nullptr, 16);
-      if (a != 0) symbols_.push_back({a, name});
+      if (a != 0) symbols.push_back({a, name});
     }
-    std::stable_sort(symbols_.begin(), symbols_.end(),
-                     [](const Symbol& a, const Symbol& b) { return a.addr < b.addr; });
+    // Kept only if there is something (kallsyms unreadable after CAP_SYSLOG went: keep what was read).
+    if (symbols.empty()) return;
+    std::stable_sort(symbols.begin(), symbols.end(), [](const Symbol& a, const Symbol& b) { return a.addr < b.addr; });
+    symbols_ = std::move(symbols);
   }
 
+  std::mutex mutex_;  // guards everything below
   std::vector<Symbol> symbols_;
   bool loaded_ = false;
   std::chrono::steady_clock::time_point loaded_at_;

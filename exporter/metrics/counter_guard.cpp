@@ -89,6 +89,16 @@ void CounterGuard::fit(Series& s, const MetricFamily& f, const Metric& m, size_t
   }
 }
 
+void CounterGuard::forget_series(const std::string& family, const std::string& label, const std::string& value) {
+  const auto f = families_.find(family);
+  if (f == families_.end()) return;
+  std::erase_if(f->second, [&](const auto& entry) {
+    const auto& labels = entry.second.last.label;
+    return std::any_of(labels.begin(), labels.end(),
+                       [&](const auto& l) { return l.name == label && l.value == value; });
+  });
+}
+
 void CounterGuard::restart(const Families& baseline) {
   // The new instance's maps start from zero: every series goes on from what was last reported.
   for (auto& [family, known] : families_) {

@@ -28,8 +28,10 @@ class CounterGuard {
   // new instance counts beyond its baseline. Nothing is counted twice, nothing goes down.
   void restart(const Families& baseline);
   // The family's series end here, whatever they were: a reload gave its module a definition
-  // without it (a user program's metric renamed, dropped or relabeled).
+  // without it (a user program's metric renamed, dropped, relabeled or rebucketed).
   void forget_family(const std::string& name) { families_.erase(name); }
+  // The family's series with label=value end here (that metric's bpfex_program_decoder_errors_total).
+  void forget_series(const std::string& family, const std::string& label, const std::string& value);
   size_t tracked_series() const;
 
  private:

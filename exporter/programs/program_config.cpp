@@ -368,15 +368,6 @@ ProgramResult parse_program_config(const std::string& text, const std::string& f
   return config;
 }
 
-std::vector<std::string> changed_files(const std::vector<ProgramConfig>& loaded) {
-  std::vector<std::string> changed;
-  for (const ProgramConfig& p : loaded) {
-    if (file_hash(p.yaml_path) != p.yaml_hash) changed.push_back(p.yaml_path);
-    if (file_hash(p.object_path) != p.object_hash) changed.push_back(p.object_path);
-  }
-  return changed;
-}
-
 std::vector<std::string> split_names(const std::string& list) {
   std::vector<std::string> out;
   size_t start = 0;

@@ -66,8 +66,8 @@ struct ProgramConfig {
   std::vector<Metric> metrics;  // counters, then histograms
   std::vector<std::string> kaddrs;
   bool has_tracing = false;  // a tracing: section, accepted and ignored (spans are out of scope)
-  // The YAML's and the object's contents as loaded (FNV-1a): a reload fails when either changed,
-  // since a program is only loaded at start (README "Reloading the configuration").
+  // The YAML's and the object's contents as loaded (FNV-1a): a reload restarts the program when
+  // either changed (README "Reloading the configuration").
   uint64_t yaml_hash = 0, object_hash = 0;
 };
 
@@ -81,10 +81,6 @@ ProgramResult parse_program_config(const std::string& text, const std::string& f
 // per-CPU variants), has u64 values and the key size the labels add up to. Every error at once.
 using ProgramsResult = std::variant<std::vector<ProgramConfig>, std::vector<ConfigError>>;
 ProgramsResult load_programs(const ProgramsOptions& options);
-
-// The files of the loaded programs whose contents differ from when they were loaded (or that
-// cannot be read any more), by path.
-std::vector<std::string> changed_files(const std::vector<ProgramConfig>& loaded);
 
 // "abc,def" -> {"abc", "def"} (--programs.names); empty items are dropped.
 std::vector<std::string> split_names(const std::string& list);

@@ -323,7 +323,7 @@ def t_programs_reload():
     BPF programs; a changed YAML restarts it and its counter continues (nothing lost, never down); a
     new metric_prefix ends the old family and starts the new one; a program named anew starts, one
     no longer named stops; a YAML that does not fit its object fails the reload, named, and nothing
-    changes."""
+    changes; a metric whose label is renamed ends, and starts over under the new name."""
     build = BPFEX.parent
     pdir = TMP / "programs"
     pdir.mkdir(exist_ok=True)
@@ -409,6 +409,14 @@ def t_programs_reload():
         expect("BPF programs of program:execs, kept", execs_programs(), ids)
         run_program(TMP, comm, 1)
         expect_count(2, "ebpf_exporter_")
+
+        (pdir / "execs.yaml").write_text(yaml_text.replace("- name: comm", "- name: task", 1))
+        reload_ok("a metric's label renamed")
+        if count("ebpf_exporter_"):
+            fail("the series under the old label name is still exported:\n" + d.series("ebpf_exporter_exec_comms_total"))
+        run_program(TMP, comm, 1)
+        if not wait_until(15, lambda: d.sample("ebpf_exporter_exec_comms_total", f'task="{comm}"') == 1):
+            fail("the relabeled metric does not start over: " + d.series("ebpf_exporter_exec_comms_total"))
     finally:
         expect("exit status", d.daemon.sigterm(), 0)
 

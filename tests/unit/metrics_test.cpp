@@ -248,6 +248,17 @@ TEST_CASE("a family forgotten at a restart (a user program's renamed metric) is 
   CHECK(find(guarded(guard, {{"a", 1}}), "a")->value == 1);  // a new series from its first value
 }
 
+TEST_CASE("series forgotten by label (a dropped metric's decoder errors) are not carried; the rest are") {
+  CounterGuard guard;
+  guarded(guard, {{"gone", 4}, {"kept", 2}});
+  guard.forget_series("c_total", "k", "gone");
+  guard.restart({});
+  auto after = guarded(guard, {});
+  CHECK_FALSE(find(after, "gone"));
+  REQUIRE(find(after, "kept"));
+  CHECK(find(after, "kept")->value == 2);
+}
+
 // Found by bench/soak (block's include_queue_time changed by a reload): a disk with no I/O since the
 // restart is absent from the new instance's maps; retiring it lost its counts (24 -> 5).
 TEST_CASE("with retire_vanished, a series carried over a restart is kept until the new instance counts it") {
