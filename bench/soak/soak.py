@@ -133,6 +133,7 @@ class MapInfo:
     memlock: int
     entries: int | None  # counted for hash maps, else None
     dead: int = 0        # of them, entries whose key holds the ID of a cgroup the churn removed a cycle ago
+    key_size: int = 0
 
 
 def bpfex_maps(pid: int, dead: set[int] = frozenset()) -> list[MapInfo]:
@@ -152,7 +153,7 @@ def bpfex_maps(pid: int, dead: set[int] = frozenset()) -> list[MapInfo]:
         entries, in_dead = (_count_entries(map_id, int(f.get("key_size", "0")), int(f.get("max_entries", "0")),
                                            dead) if kind in MAP_TYPES.values() else (None, 0))
         out.append(MapInfo(map_id, kind, _map_name(map_id), int(f.get("max_entries", "0")),
-                           int(f.get("memlock", "0")), entries, in_dead))
+                           int(f.get("memlock", "0")), entries, in_dead, int(f.get("key_size", "0"))))
     return out
 
 
@@ -198,6 +199,38 @@ def _count_entries(map_id: int, key_size: int, max_entries: int, dead: set[int])
         return n, in_dead
     finally:
         os.close(fd)
+
+
+def entries_by_cgroup(map_id: int, key_size: int, mount: Path) -> dict[str, int]:
+    """A map's entries by the cgroup their key names (a live cgroup's path relative to `mount`;
+    "(no cgroup)" when no 8-byte-aligned field of the key is a live cgroup's ID): which workloads
+    hold the entries of a map that grew."""
+    paths: dict[int, str] = {}
+    for d, _, _ in os.walk(mount):
+        try:
+            paths[os.stat(d).st_ino] = "/" + os.path.relpath(d, mount).removeprefix(".")
+        except OSError:
+            continue
+    out: dict[str, int] = {}
+    fd = _map_fd(map_id)
+    if fd < 0:
+        return out
+    try:
+        key, next_key = ctypes.create_string_buffer(key_size), ctypes.create_string_buffer(key_size)
+        first = True
+        for _ in range(1 << 16):
+            attr = ctypes.create_string_buffer(struct.pack("=IIQQ", fd, 0, 0 if first else ctypes.addressof(key),
+                                                           ctypes.addressof(next_key)), 128)
+            if _bpf(BPF_MAP_GET_NEXT_KEY, attr) != 0:
+                break
+            ctypes.memmove(key, next_key, key_size)
+            first = False
+            ids = [struct.unpack_from("=Q", key.raw, off)[0] for off in range(0, key_size - 7, 8)]
+            where = next((paths[i] for i in ids if i in paths), "(no cgroup)")
+            out[where] = out.get(where, 0) + 1
+    finally:
+        os.close(fd)
+    return out
 
 
 # ---------------------------------------------------------------- samples
@@ -631,9 +664,20 @@ def main() -> None:
     except OSError as e:
         died = died or f"final scrape failed: {e}"
     lint = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
+    # The maps that grew since the warm-up, by the cgroup their entries name (read while bpfex still
+    # holds them): growth in live workloads is new keys there (task names, errnos), not a leak.
+    judged = [s for s in samples if s.quiet and s.t >= warmup]
+    grown: list[str] = []
+    if judged and bpfex.alive():
+        first = {m.id: m.entries for m in judged[0].maps}
+        for m in bpfex_maps(bpfex.pid):
+            grew = m.entries is not None and (m.entries - (first.get(m.id) or 0)) > HASH_ENTRIES_SLACK // 4
+            if grew and m.type not in LRU:
+                split = sorted(entries_by_cgroup(m.id, m.key_size, mount).items(), key=lambda kv: -kv[1])[:8]
+                grown.append(f"#   {m.name} {first.get(m.id)}->{m.entries}; entries by cgroup now: " +
+                             ", ".join(f"{path!r} {n}" for path, n in split))
     status = bpfex.sigterm() if bpfex.alive() else bpfex.proc.returncode
 
-    judged = [s for s in samples if s.quiet and s.t >= warmup]
     lines = [f"# bench/soak {args.seconds:g} s (warm-up {warmup:g} s), {time.strftime('%FT%TZ', time.gmtime())}, "
              f"{os.cpu_count()} CPUs, Linux {platform.release()}",
              f"# {churn.cycles} churn cycles: {churn.cycles * VETH_PAIRS} veth pairs, {churn.cycles * CGROUPS} cgroups, "
@@ -646,6 +690,7 @@ def main() -> None:
         first = {m.id: m.entries for m in judged[0].maps}
         lines.append("# hash map entries, first and last judged sample: " + ", ".join(
             f"{m.name} {first.get(m.id, '-')}->{m.entries}" for m in judged[-1].maps if m.entries is not None))
+        lines += grown
     if samples:
         lines.append("# maps at the last sample: id type name entries/max_entries memlock")
         lines += [f"#   {m.id} {m.type} {m.name} {m.entries if m.entries is not None else '-'}/{m.max_entries} "
