@@ -323,7 +323,8 @@ def t_programs_reload():
     BPF programs; a changed YAML restarts it and its counter continues (nothing lost, never down); a
     new metric_prefix ends the old family and starts the new one; a program named anew starts, one
     no longer named stops; a YAML that does not fit its object fails the reload, named, and nothing
-    changes; a metric whose label is renamed ends, and starts over under the new name."""
+    changes; a metric whose label is renamed ends, and starts over under the new name; a program
+    that does not load is down with its reason, and starts once its files are fixed."""
     build = BPFEX.parent
     pdir = TMP / "programs"
     pdir.mkdir(exist_ok=True)
@@ -417,6 +418,25 @@ def t_programs_reload():
         run_program(TMP, comm, 1)
         if not wait_until(15, lambda: d.sample("ebpf_exporter_exec_comms_total", f'task="{comm}"') == 1):
             fail("the relabeled metric does not start over: " + d.series("ebpf_exporter_exec_comms_total"))
+
+        # A program that does not load (the verifier rejects it): the reload fails naming it, the
+        # program is down with the reason, the rest keep running; once its files are fixed (here:
+        # open_errors' program and YAML under its name), the next reload starts it.
+        for ext in (".bpf.o", ".yaml"):
+            shutil.copy(build / "test_programs" / ("verifier_reject" + ext), pdir / ("broken" + ext))
+        write(prefix="ebpf_exporter_", names="execs, broken")
+        r = reload_request(d)
+        expect("POST /-/reload, a program the verifier rejects", r.status, 500)
+        if "program:broken" not in r.body:
+            fail(f"the answer does not name program:broken: {r.body}")
+        expect("bpfex_module_up{program:broken}", d.sample("bpfex_module_up", 'module="program:broken"'), 0)
+        expect("bpfex_module_up{program:execs} beside it", d.sample("bpfex_module_up", 'module="program:execs"'), 1)
+        if "program:broken is down" not in d.get("/healthz").body:
+            fail("/healthz does not say program:broken is down: " + d.get("/healthz").body)
+        for ext in (".bpf.o", ".yaml"):
+            shutil.copy(build / "programs" / ("open_errors" + ext), pdir / ("broken" + ext))
+        reload_ok("the broken program fixed")
+        expect("bpfex_module_up{program:broken} once fixed", d.sample("bpfex_module_up", 'module="program:broken"'), 1)
     finally:
         expect("exit status", d.daemon.sigterm(), 0)
 
