@@ -152,10 +152,7 @@ int run(int argc, char** argv) {
       return kExitConfigError;
     }
     config.program_configs = std::get<std::vector<programs::ProgramConfig>>(std::move(programs));
-    for (const auto& p : config.program_configs)
-      if (p.has_tracing)
-        log_warn("program: its tracing: section is ignored (bpfex exports metrics, not spans)",
-                 {{"module", programs::module_name(p.name)}});
+    for (const auto& p : config.program_configs) programs::warn_if_tracing(p);
   }
   if (flags->btf_path) {
     if (Status st = check_btf_file(*flags->btf_path); !st) {

@@ -266,9 +266,7 @@ void Reloader::reload_programs(const std::vector<programs::ProgramConfig>& next_
     const bool same = p.entry && same_program(config_of(*p.entry), options_of(pc.name), pc, next_options);
     // A program that failed to start is tried again by any reload (the cause may be fixed).
     if (!same || !up) {
-      if (pc.has_tracing && !p.entry)
-        log_warn("program: its tracing: section is ignored (bpfex exports metrics, not spans)",
-                 {{"module", programs::module_name(pc.name)}});
+      if (!p.entry) programs::warn_if_tracing(pc);
       auto instance = programs::make_program_module(pc, next_options);
       p.failed = start_instance(programs::module_name(pc.name), *instance, up);
       if (p.failed.empty()) {

@@ -409,6 +409,12 @@ Status ProgramModule::read(ModuleReading& out) {
 
 std::string module_name(const std::string& program) { return "program:" + program; }
 
+void warn_if_tracing(const ProgramConfig& config) {
+  if (config.has_tracing)
+    log_warn("program: its tracing: section is ignored (bpfex exports metrics, not spans)",
+             {{"module", module_name(config.name)}});
+}
+
 std::unique_ptr<Module> make_program_module(ProgramConfig config, const ProgramsOptions& options) {
   return std::make_unique<ProgramModule>(std::move(config), options);
 }

@@ -12,6 +12,9 @@ namespace bpfex::programs {
 // "program:<name>", the module name of a user program.
 std::string module_name(const std::string& program);
 
+// Logs, once per program loaded, that its tracing: section is ignored (spans are out of scope).
+void warn_if_tracing(const ProgramConfig& config);
+
 std::unique_ptr<Module> make_program_module(ProgramConfig config, const ProgramsOptions& options);
 
 }  // namespace bpfex::programs
