@@ -348,56 +348,89 @@ class NetworkModule final : public Module, private LinkObserver {
   }
 
   void links_settled() override {
-    std::lock_guard lock(mutex_);
-    if (unaccounted_.empty()) return;
+    std::vector<int> batch;
+    {
+      std::lock_guard lock(mutex_);
+      batch.swap(unaccounted_);
+    }
+    if (batch.empty()) return;
     // A packet that went past a hook just before our program was on it is still being counted by
     // the driver; one RCU grace period later (the hooks run under RCU) every such packet is in the
     // interface's counters. One wait for the whole batch.
     if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));  // nohz_full kernels refuse it
-    for (int ifindex : unaccounted_) {
-      auto it = interfaces_.find(ifindex);
-      if (it != interfaces_.end() && it->second.alive) account_before_attach(ifindex, it->second);
-    }
-    unaccounted_.clear();
+    account_before_attach(batch);
   }
 
   std::string label_of(const Interface& itf) const {
     return itf.named ? labels::distinct_from_overflow(itf.name) : std::string(labels::kOverflowLabel);
   }
 
-  // Called with mutex_ held, after the attach and a grace period: the interface's counters minus
-  // what the programs counted since the attach. In the usual case (attached while the interface
-  // was still down) both are zero.
-  void account_before_attach(int ifindex, Interface& itf) {
-    // The interface's counters, what the programs counted, the counters again, the programs again:
-    // when both pairs agree, no packet went by between the reads and the difference is exact.
-    // Traffic that keeps flowing gets a few tries; then the last difference stands.
-    network_value counted[2] = {};
+  // An interface's counters and what the programs counted on it since the attach, read together.
+  struct AttachReading {
+    int ifindex = 0;
     LinkCounters kernel;
-    for (int attempt = 0; attempt < 10; ++attempt) {
-      auto k1 = link_counters(ifindex);
-      if (!k1) {
-        log_debug("network: no counters before attach", {{"interface", itf.name}, {"err", k1.error().str()}});
-        return;
-      }
-      if (*k1 == LinkCounters{}) return;  // carried nothing yet: the usual case
-      network_value c1[2] = {}, c2[2] = {};
-      counted_since_attach(ifindex, itf, c1);
-      auto k2 = link_counters(ifindex);
-      if (!k2) return;
-      counted_since_attach(ifindex, itf, c2);
-      kernel = *k2;
-      std::copy(std::begin(c2), std::end(c2), std::begin(counted));
-      if (*k1 == *k2 && std::equal(std::begin(c1), std::end(c1), std::begin(c2),
-                                   [](auto& a, auto& b) { return a.packets == b.packets && a.bytes == b.bytes; }))
-        break;
+    network_value counted[2] = {};
+    bool operator==(const AttachReading& o) const {
+      auto same = [](const network_value& a, const network_value& b) {
+        return a.packets == b.packets && a.bytes == b.bytes;
+      };
+      return kernel == o.kernel && same(counted[0], o.counted[0]) && same(counted[1], o.counted[1]);
     }
+  };
+  // Reads an alive interface with mutex_ held; nullopt when it carried nothing yet (the usual case:
+  // attached while still down), is gone, or cannot be read.
+  std::optional<AttachReading> read_attach(int ifindex) {
+    auto it = interfaces_.find(ifindex);
+    if (it == interfaces_.end() || !it->second.alive) return std::nullopt;
+    auto kernel = link_counters(ifindex);
+    if (!kernel) {
+      log_debug("network: no counters before attach", {{"interface", it->second.name}, {"err", kernel.error().str()}});
+      return std::nullopt;
+    }
+    if (*kernel == LinkCounters{}) return std::nullopt;
+    AttachReading r{ifindex, *kernel};
+    counted_since_attach(ifindex, it->second, r.counted);
+    return r;
+  }
+
+  // After the attaches of a batch and a grace period: what each interface carried before its attach
+  // is its counters minus what the programs counted since. The two only agree when no packet is
+  // between the counter and the hook: a veth counts a received packet when its peer queues it, and
+  // the ingress hook sees it when a softirq, possibly ksoftirqd much later, takes it off the
+  // queue. So the readings are taken twice, kSettle apart, until they match; traffic that keeps
+  // flowing gets a few tries, then the last difference stands.
+  void account_before_attach(const std::vector<int>& batch) {
+    static constexpr auto kSettle = std::chrono::milliseconds(20);
+    std::vector<AttachReading> owed;
+    {
+      std::lock_guard lock(mutex_);
+      for (int ifindex : batch)
+        if (auto r = read_attach(ifindex)) owed.push_back(*r);
+    }
+    for (int attempt = 0; attempt < 10 && !owed.empty(); ++attempt) {
+      std::this_thread::sleep_for(kSettle);  // without the lock: scrapes go on meanwhile
+      std::lock_guard lock(mutex_);
+      std::vector<AttachReading> unsettled;
+      for (const AttachReading& before : owed) {
+        auto now = read_attach(before.ifindex);
+        if (!now) continue;
+        if (*now == before || attempt == 9) {
+          set_before_attach(interfaces_.at(now->ifindex), *now);
+        } else {
+          unsettled.push_back(*now);
+        }
+      }
+      owed.swap(unsettled);
+    }
+  }
+
+  static void set_before_attach(Interface& itf, const AttachReading& r) {
     auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
-    itf.before_attach[NETWORK_RX] = {minus(kernel.rx_packets, counted[NETWORK_RX].packets),
-                                     minus(kernel.rx_bytes, counted[NETWORK_RX].bytes)};
-    itf.before_attach[NETWORK_TX] = {minus(kernel.tx_packets, counted[NETWORK_TX].packets),
-                                     minus(kernel.tx_bytes, counted[NETWORK_TX].bytes)};
+    itf.before_attach[NETWORK_RX] = {minus(r.kernel.rx_packets, r.counted[NETWORK_RX].packets),
+                                     minus(r.kernel.rx_bytes, r.counted[NETWORK_RX].bytes)};
+    itf.before_attach[NETWORK_TX] = {minus(r.kernel.tx_packets, r.counted[NETWORK_TX].packets),
+                                     minus(r.kernel.tx_bytes, r.counted[NETWORK_TX].bytes)};
   }
 
   // What the programs counted on an interface, per direction: its slot (every class and the rest)

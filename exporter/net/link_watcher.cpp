@@ -130,20 +130,20 @@ Status LinkWatcher::request_dump() {
   return {};
 }
 
-LinkWatcher::DumpEnd LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
-  DumpEnd end = DumpEnd::running;
+LinkWatcher::DumpProgress LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
+  DumpProgress progress;
   for (const nlmsghdr* h = buffer_.data(); NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
-    const bool ours = h->nlmsg_seq == dump_seq_;
-    // The device list changed while the kernel was dumping it: the dump may miss some.
-    if (ours && dumped && (h->nlmsg_flags & NLM_F_DUMP_INTR) && end == DumpEnd::running) end = DumpEnd::interrupted;
+    const bool ours = dumped && h->nlmsg_seq == dump_seq_;
+    // The kernel may flag any message of the dump, its NLMSG_DONE included.
+    if (ours && (h->nlmsg_flags & NLM_F_DUMP_INTR)) progress.interrupted = true;
     if (h->nlmsg_type == NLMSG_DONE) {
-      if (ours && end == DumpEnd::running) end = DumpEnd::done;
+      if (ours) progress.done = true;
       continue;
     }
     if (h->nlmsg_type == NLMSG_ERROR) {
       if (ours) {
         dump_error_ = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-        end = DumpEnd::failed;
+        progress.failed = true;
       }
       continue;
     }
@@ -155,11 +155,23 @@ LinkWatcher::DumpEnd LinkWatcher::handle(ssize_t n, std::set<int>* dumped) {
       if (present_.erase(m->link.ifindex)) observer_.link_removed(m->link.ifindex);
       continue;
     }
-    if (dumped && ours) dumped->insert(m->link.ifindex);
+    if (ours) dumped->insert(m->link.ifindex);
     present_.insert(m->link.ifindex);
     observer_.link_present(m->link);
   }
-  return end;
+  return progress;
+}
+
+Status LinkWatcher::drain() {
+  for (;;) {
+    const ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), MSG_DONTWAIT);
+    if (n >= 0) {
+      handle(n, nullptr);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+    if (errno != EINTR && errno != ENOBUFS) return errno_error("netlink receive");
+  }
 }
 
 Status LinkWatcher::dump() {
@@ -167,22 +179,26 @@ Status LinkWatcher::dump() {
   // dump for this long is not going to settle.
   constexpr int kAttempts = 100;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    // After an overrun the kernel goes on dropping events, without a further ENOBUFS, until the
+    // socket's queue has been read empty (netlink's "congested" state): a listing made before
+    // that would not be followed by the events of what changes after it, and nothing would tell.
+    if (Status st = drain(); !st) return st;
     if (Status st = request_dump(); !st) return st;
     std::set<int> dumped;
-    DumpEnd end = DumpEnd::running;
-    while (end == DumpEnd::running || end == DumpEnd::interrupted) {
-      ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), 0);
+    bool incomplete = false;  // events lost or the list changed meanwhile: read it to its end, then again
+    for (bool done = false; !done;) {
+      const ssize_t n = recv(netlink_.get(), buffer_.data(), buffer_.size() * sizeof(nlmsghdr), 0);
       if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == ENOBUFS) break;  // events overran during the dump: messages are lost, again
+        if (errno == ENOBUFS) incomplete = true;
+        if (errno == EINTR || errno == ENOBUFS) continue;
         return errno_error("netlink dump");
       }
-      const DumpEnd batch = handle(n, &dumped);
-      if (batch == DumpEnd::failed) return errno_error("netlink dump answered", dump_error_);
-      if (end == DumpEnd::interrupted && batch == DumpEnd::done) break;  // read to its end, then again
-      if (batch != DumpEnd::running) end = batch;
+      const DumpProgress progress = handle(n, &dumped);
+      if (progress.failed) return errno_error("netlink dump answered", dump_error_);
+      incomplete |= progress.interrupted;
+      done = progress.done;
     }
-    if (end != DumpEnd::done) continue;
+    if (incomplete) continue;
     // Whatever was present and is not in the dump went while events were lost.
     for (auto it = present_.begin(); it != present_.end();) {
       if (dumped.count(*it)) {

@@ -83,12 +83,18 @@ class LinkWatcher {
  private:
   explicit LinkWatcher(LinkObserver& observer) : observer_(observer) {}
   Status request_dump();
+  // Reads and handles what is queued until nothing is.
+  Status drain();
   // Lists every interface and reconciles what is known with it.
   Status dump();
-  // How a batch of messages ended for the dump in progress.
-  enum class DumpEnd { running, done, interrupted, failed };
-  // Handles every message in n bytes of buffer_; says whether they ended our dump, and how.
-  DumpEnd handle(ssize_t n, std::set<int>* dumped);
+  // What a batch of messages said about the dump in progress.
+  struct DumpProgress {
+    bool done = false;         // its NLMSG_DONE came
+    bool interrupted = false;  // the interface list changed under it (NLM_F_DUMP_INTR): it may miss some
+    bool failed = false;       // the kernel refused it (NLMSG_ERROR): errno in dump_error_
+  };
+  // Handles every message in n bytes of buffer_.
+  DumpProgress handle(ssize_t n, std::set<int>* dumped);
   void watch();
 
   LinkObserver& observer_;

@@ -209,7 +209,12 @@ if [[ $accel == kvm ]]; then
   cpu_args=(-accel kvm -cpu host)
 else
   # max: every instruction TCG can emulate (rdrand seeds the guest's CRNG at once).
-  cpu_args=(-accel tcg -cpu "${BPFEX_GUEST_TCG_CPU:-max}")
+  # thread=single: multi-threaded TCG races the kernel's live code patching (text_poke_bp, used
+  # for every static key and tracepoint toggle, which attaching BPF programs does): a vCPU runs
+  # the stale int3 after patching finished. Toggling net tracepoints under a loopback UDP flood
+  # oopsed 6.12 ("Oops: int3") within 7 s and hung 6.1; single-threaded TCG ran the same load
+  # for 157 s clean. CI lost a whole guest lane to it once.
+  cpu_args=(-accel "tcg,thread=${BPFEX_GUEST_TCG_THREAD:-single}" -cpu "${BPFEX_GUEST_TCG_CPU:-max}")
 fi
 
 # ---------------------------------------------------------------- what the guest runs

@@ -394,6 +394,18 @@ t_hidden_btf_path() {
   return "$rc"
 }
 
+# Everything above loads, attaches and detaches BPF programs by the hundred; a kernel that
+# complained meanwhile (a warning in BPF or tc code, an oops a test survived) fails the run even
+# when every check passed. Not "Call Trace:" alone: the oom tests' kills print one each.
+t_kernel_log() {
+  local bad
+  bad=$(dmesg | grep -nE 'Oops|BUG:|WARNING:|general protection' || true)
+  [[ -z $bad ]] && return 0
+  echo "the kernel log has:"
+  echo "$bad" | head -n 20
+  return 1
+}
+
 guest_main() {
   [[ $# -eq 3 ]] || usage
   KERNEL=$1 BUILD=$2 REPO=$3
@@ -420,6 +432,7 @@ guest_main() {
   check "kernel BTF hidden: every module down, /healthz names the file and --btf.path" t_hidden_btf
   check "kernel BTF hidden, --btf.path to a copy: every module up, no BTF-attached flavour" t_hidden_btf_path
   say "bpfex checks took $((SECONDS - t0)) s"
+  check "the kernel logged no Oops, BUG or WARNING" t_kernel_log
   echo "guest $KERNEL: $passed passed, $failed failed"
   [[ $failed -eq 0 ]] && exit 0
   exit 1
