@@ -13,6 +13,7 @@
 #include "labels/errno.h"
 #include "labels/syscall.h"
 #include "loader/maps.h"
+#include "metrics/entry_tally.h"
 #include "metrics/native_buckets.h"
 #include "modules/task_filters.h"
 #include "modules/tracing_module.h"
@@ -180,11 +181,12 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
                                                               static_cast<double>(row[SYSCALL_SLOT_SUM]) / 1e9)});
             if (const uint64_t eo = row[SYSCALL_SLOT_ERR_OVERFLOW]) {
               error_samples.push_back({k.cgroup_id, {name, "other"}, {static_cast<double>(eo)}});
-              overflow += static_cast<double>(eo);
+              row_error_overflow_.add(k, eo);
             }
             row_keys.push_back(k);
           });
       if (!st) return st.error().wrap("read syscall_workload_rows");
+      overflow += static_cast<double>(row_error_overflow_.finish());
       const auto rows = workloads_->rollup("syscall_latency", row_samples);
       const auto errs = workloads_->rollup("syscall_errors", error_samples);
       overflow += workload::add_rollup(latency, rows, layout_) + workload::add_rollup(errors, errs);
@@ -235,6 +237,7 @@ class SyscallModule final : public TracingModule<syscall_bpf> {
   size_t row_slots_ = 0;  // u64 slots of a row: SYSCALL_SLOT_BUCKET0 + layout_.slots()
   Fd cgroup_fd_;
   workload::Workloads* workloads_ = nullptr;  // by_workload, where attribution works
+  EntryTally row_error_overflow_;             // by_workload: what the rows counted under errno="other"
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <unordered_set>
 #include <vector>
 
 namespace bpfex::workload {
@@ -89,8 +90,13 @@ void CgroupPaths::walk() {
   };
   int root = open(mount_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return;
+  std::unordered_set<uint64_t> found;
+  auto record = [&](uint64_t id, const std::string& path) {
+    paths_[id] = path;
+    found.insert(id);
+  };
   struct stat st {};
-  if (fstat(root, &st) == 0) paths_[static_cast<uint64_t>(st.st_ino)] = "/";
+  if (fstat(root, &st) == 0) record(static_cast<uint64_t>(st.st_ino), "/");
   std::vector<Dir> pending = {{root, "", 0}};
   while (!pending.empty()) {
     Dir d = pending.back();
@@ -105,7 +111,7 @@ void CgroupPaths::walk() {
       const int child = openat(dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (child < 0) continue;  // removed since readdir saw it
       std::string path = d.path + "/" + e->d_name;
-      if (fstat(child, &st) == 0) paths_[static_cast<uint64_t>(st.st_ino)] = path;
+      if (fstat(child, &st) == 0) record(static_cast<uint64_t>(st.st_ino), path);
       if (d.depth + 1 < kMaxDepth) {
         pending.push_back({child, std::move(path), d.depth + 1});
       } else {
@@ -114,6 +120,11 @@ void CgroupPaths::walk() {
     }
     closedir(dir);
   }
+  // What this walk did not find died since an earlier one. Most are forgotten once a module's
+  // reading folded them, but a cgroup no event ever named (a pod's own slice, a runtime's monitor
+  // scope) would stay forever on a host that churns pods. alive() checks again, in case the walk
+  // skipped a directory it could not open.
+  std::erase_if(paths_, [&](const auto& entry) { return !found.count(entry.first) && !alive(entry.first); });
 }
 
 }  // namespace bpfex::workload

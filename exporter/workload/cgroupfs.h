@@ -25,8 +25,8 @@ bool is_cgroup2(const std::string& path);
 // not known, at most once per min_walk_interval (a container host creates cgroups all the time).
 // IDs are never reused, and a cgroup exists before any event in it: an ID that a walk begun after
 // it was first asked for did not find is gone for good (the cgroup died before we looked).
-// Directories that vanish during a walk are skipped. Memory: the IDs known plus the ones asked
-// for and not found, until forget() (bounded either way).
+// Directories that vanish during a walk are skipped. Memory: the live cgroups (a walk drops what
+// died) plus the IDs asked for and not found (bounded).
 class CgroupPaths {
  public:
   using Clock = std::chrono::steady_clock;

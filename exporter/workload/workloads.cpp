@@ -140,7 +140,10 @@ void Workloads::retire(const WorkloadKey& key, const Workload& w) {
   if (w.slot == Slot::own) --own_;
   for (auto& [name, f] : families_) {
     for (auto it = f.retired.lower_bound({key, {}}); it != f.retired.end() && it->first.first == key;) {
-      if (w.slot == Slot::other) add(f.other[it->first.second], it->second);  // "other" keeps it
+      if (w.slot == Slot::other) {  // "other" keeps it, and what it owes to the cap stays overflow
+        add(f.other[it->first.second], it->second);
+        if (w.capped) add(f.other_capped[it->first.second], it->second);
+      }
       it = f.retired.erase(it);
     }
   }
@@ -210,6 +213,7 @@ Workloads::Rollup Workloads::rollup(const std::string& family, const std::vector
   out.dead_cgroups.assign(dead.begin(), dead.end());
   std::map<LabelValues, std::pair<std::vector<double>, std::vector<double>>> other;  // total, capped part
   for (const auto& [labels, v] : f.other) add(other[labels].first, v);
+  for (const auto& [labels, v] : f.other_capped) add(other[labels].second, v);
   auto emit = [&](const WorkloadKey& key, const LabelValues& labels, const std::vector<double>& total) {
     switch (slot_of(key)) {
       case Slot::held: return;

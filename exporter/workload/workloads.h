@@ -116,6 +116,7 @@ class Workloads {
   struct Family {
     std::map<std::pair<WorkloadKey, LabelValues>, std::vector<double>> retired;
     std::map<LabelValues, std::vector<double>> other;                          // retired into "other" for good
+    std::map<LabelValues, std::vector<double>> other_capped;                   // of other, what came from max_workloads
     std::unordered_map<uint64_t, WorkloadKey> assigned;                        // cgroup -> workload it last counted for
     std::map<std::pair<uint64_t, LabelValues>, std::vector<double>> baseline;  // counted before a relabel
     std::unordered_set<uint64_t> folded;                                       // dead cgroups already folded

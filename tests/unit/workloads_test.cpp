@@ -189,6 +189,30 @@ TEST_CASE("workloads: past max_workloads, workloads go to other and count as cap
   p.advance(1s);
   out = p.poll({{b, "y", 2}, {c, "y", 3}, {d, "w", 7}});
   CHECK(out.at(series("w", "/d.slice/w")) == 7);
+  // A capped workload that dies and retires: its counts stay in other, and stay overflow.
+  t.remove("/b.slice/y");
+  p.advance(1s);
+  p.poll({{b, "y", 2}, {c, "y", 3}, {d, "w", 7}});
+  p.advance(200s);
+  out = p.poll({{c, "y", 3}, {d, "w", 7}});
+  CHECK(out.at(series("y", "other")) == 5);
+  CHECK(p.capped == 5);
+}
+
+TEST_CASE("workloads: the walker forgets cgroups that died, whether an event named them or not") {
+  Tree t;
+  Workloads w(options(), t.mount(), {}, 0ms);
+  Poller p{w};
+  for (int i = 0; i < 10; ++i) t.add("/pod" + std::to_string(i) + ".slice");  // no event ever names these
+  const uint64_t a = t.add("/a.slice/x");
+  p.poll({{a, "x", 1}});
+  const size_t before = w.paths().known();
+  CHECK(before == 13);  // the root, a.slice, x and the ten
+  for (int i = 0; i < 10; ++i) t.remove("/pod" + std::to_string(i) + ".slice");
+  const uint64_t b = t.add("/b.slice/y");  // a new ID: the next rollup walks
+  p.advance(1s);
+  p.poll({{a, "x", 1}, {b, "y", 1}});
+  CHECK(w.paths().known() == 5);
 }
 
 TEST_CASE("workloads: a dead cgroup is folded once; a restarted one continues its workload's series") {
