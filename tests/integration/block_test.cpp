@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "base/fd.h"
@@ -337,6 +338,40 @@ TEST_CASE("block: a removed device's series are retired", "[block]") {
   CHECK(series_of_device(r.families, name) == 0);
   // The kernel rows went with it: a second reading has nothing of it either.
   CHECK(series_of_device(m.read().families, name) == 0);
+}
+
+TEST_CASE("block: past max_devices, disks count as device=\"other\" and as label overflow", "[block]") {
+  KernelFeatures features;
+  auto m = start_module(module_config("block", "    max_devices: 1\n"), features);
+  BackingFile file_a(16 << 20), file_b(16 << 20);
+  LoopDevice a(file_a.path), b(file_b.path);
+  const Families before = m.read().families;
+  constexpr uint64_t kReads = 3;
+  {
+    Direct io_a(a.path()), io_b(b.path());
+    for (uint64_t i = 0; i < kReads; ++i) {
+      io_a.read(4096, static_cast<off_t>(i * 4096));
+      io_b.read(4096, static_cast<off_t>(i * 4096));
+    }
+  }
+  const ModuleReading r = m.read();
+  auto reads = [&](const std::string& device) {
+    return series(r.families, device, "read").requests - series(before, device, "read").requests;
+  };
+  // One disk of the machine has the one name (one of ours, or one that did I/O first); a disk past
+  // it is "other", which also holds whatever other disks did meanwhile.
+  std::set<std::string> named;
+  for (const auto& f : r.families)
+    if (f.name == "bpfex_block_io_latency_seconds")
+      for (const auto& s : f.metric)
+        if (s.label[0].value != "other") named.insert(s.label[0].value);
+  INFO("named: " << named.size() << ", ours: " << reads(a.name()) << " + " << reads(b.name()) << ", other "
+                 << reads("other"));
+  CHECK(named.size() == 1);
+  CHECK(reads(a.name()) + reads(b.name()) <= kReads);  // at most one of the two has a name
+  CHECK(reads(a.name()) + reads(b.name()) + reads("other") >= 2 * kReads);
+  REQUIRE(r.label_overflows);
+  CHECK(*r.label_overflows >= kReads);
 }
 
 TEST_CASE("block: include_queue_time measures from insertion, through the I/O scheduler", "[block]") {
