@@ -7,8 +7,10 @@ label_values(bpfex_build_info, instance); every panel has a unique id and a grid
 24-column grid, overlapping no other panel; every panel and every target uses the datasource
 variable; every target has an expr and a unique refId.
 
-Data: starts the real bpfex (config/bpfex.yaml with bpf_stats: true and the syscall module's
-by_workload, so the program cost and per-workload panels have data too) and a real Prometheus
+Data: starts the real bpfex (config/bpfex.yaml with bpf_stats: true, the syscall module's
+by_workload, and Kubernetes names from a stand-in kubelet (tests/lib/fake_kubelet.py) for a pod
+whose cgroup the test makes and runs work in, so the program cost and per-workload panels and the
+namespace, pod and container variables have data too) and a real Prometheus
 scraping it every second, runs the load generator of every module the binary registers
 (tests/lib/load.py LOADS: a registered module without one fails), then runs every panel's query, Grafana variables substituted, as an instant query against
 Prometheus: it must parse and return at least one finite value. No exemptions: a query of a bpfex
@@ -22,14 +24,17 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import (CheckFailed, Suite, dashboard_panels, expect, fail, finite_values,  # noqa: E402
-                         http_get, load_dashboard, metric_families, parse_args, registered_modules,
-                         require_root, start_bpfex, start_prometheus, temp_dir, wait_healthy, wait_until)
+from lib.fake_kubelet import FakeKubelet, hex_id, make_ca, make_server_cert, systemd_pod, uuid  # noqa: E402
+from lib.harness import (CheckFailed, Cgroup, Suite, cgroup2_mount, dashboard_panels, expect, fail,  # noqa: E402
+                         finite_values, http_get, load_dashboard, metric_families, parse_args,
+                         registered_modules, require_root, start_bpfex, start_prometheus, temp_dir,
+                         wait_healthy, wait_until)
 from lib.load import Load, LoadError  # noqa: E402
 
 DATASOURCE_REFS = {"${datasource}", "$datasource"}
@@ -220,14 +225,39 @@ def main_live():
     syscall_by_workload = "    by_workload: false"
     if text.count(syscall_by_workload) != 1:
         suite.fatal(f"config/bpfex.yaml has not exactly one {syscall_by_workload.strip()!r} line to turn on")
-    config.write_text(text.replace("bpf_stats: false", "bpf_stats: true")
-                      .replace(syscall_by_workload, "    by_workload: true"))
+    text = text.replace("bpf_stats: false", "bpf_stats: true").replace(syscall_by_workload, "    by_workload: true")
+    # The namespace, pod and container variables need a pod: one container of a pod the stand-in
+    # kubelet names, a kubelet-made cgroup with work in it, exported at once (min_age: 0s).
+    mount = cgroup2_mount()
+    if mount is None:
+        suite.fatal("no cgroup v2 hierarchy in /proc/self/mountinfo: the per-workload panels need one")
+    make_ca(tmp, "ca")
+    make_server_cert(tmp, "kubelet", "ca")
+    kubelet = FakeKubelet(tmp, "kubelet")
+    (tmp / "token").write_text("bpfex-dashboards-token\n")
+    uid, cid = uuid(), hex_id()
+    kubelet.add_pod(uid, "bpfex-dashboards", "load-0", {cid: "load"})
+    pod = Cgroup(mount, f"{systemd_pod(f'/bpfex-dash-{hex_id(8)}.slice', 'burstable', uid)}/cri-containerd-{cid}.scope")
+    for old, new in (("  min_age: 30s\n", "  min_age: 0s\n"),
+                     ("    enabled: false\n    kubelet_url: https://127.0.0.1:10250\n",
+                      f"    enabled: true\n    kubelet_url: {kubelet.url}\n"),
+                     ("    token_file: /var/run/secrets/kubernetes.io/serviceaccount/token\n",
+                      f"    token_file: {tmp / 'token'}\n"),
+                     ('    ca_file: ""\n', f"    ca_file: {tmp / 'ca.crt'}\n"),
+                     ("    refresh_interval: 15s\n", "    refresh_interval: 1s\n")):
+        if text.count(old) != 1:
+            suite.fatal(f"config/bpfex.yaml has not exactly one {old.strip()!r} line to change")
+        text = text.replace(old, new)
+    config.write_text(text)
     bpfex = start_bpfex(BPFEX, [f"--config.file={config}"], tmp)
     status = wait_healthy(bpfex)
     if status != 200:
         suite.fatal(f"bpfex healthy on {bpfex.base} within 30 s (got {status})", bpfex.daemon.tail())
     prom = start_prometheus(tmp, [bpfex.instance])
     load.start()
+    # The pod's work: execs and failing system calls, from a shell that moved itself into the pod.
+    pod_work = subprocess.Popen(["sh", "-c", 'echo 0 > "$1/cgroup.procs" && while :; do /bin/true; '
+                                 'cat /nonexistent-bpfex-dashboards 2>/dev/null; sleep 0.1; done', "sh", str(pod.dir)])
     try:
         def warmed_up() -> bool:
             v = finite_values(prom.query(f'count_over_time(up{{job="bpfex", instance="{bpfex.instance}"}}[20s])'))
@@ -249,6 +279,13 @@ def main_live():
                                 prom, bpfex.instance, exposed)
         suite.check(f"load generators ran without failing ({', '.join(modules)})", t_load_ran, load)
     finally:
+        pod_work.kill()
+        pod_work.wait()
+        # Its last child too, so that the pod's cgroup can go at exit.
+        if (pod.dir / "cgroup.kill").exists():
+            (pod.dir / "cgroup.kill").write_text("1")
+        wait_until(5, lambda: not (pod.dir / "cgroup.procs").read_text().strip(), interval=0.1)
+        kubelet.stop()
         load.abort()
         prom.daemon.stop()
         bpfex.daemon.stop()

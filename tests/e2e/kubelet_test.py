@@ -20,20 +20,18 @@ Debian 12 packages it relies on (scripts/install-deps.sh --tests): openssl, prom
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import re
-import ssl
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.harness import (Bpfex, Cgroup, Suite, cgroup2_mount, describe, ensure_tracefs, expect,  # noqa: E402
-                         expect_exact_count, fail, free_ports, parse_args, require_root, run, sample_values,
+from lib.harness import (Bpfex, Cgroup, Suite, cgroup2_mount, ensure_tracefs, expect,  # noqa: E402
+                         expect_exact_count, fail, free_ports, parse_args, require_root, sample_values,
                          start_bpfex, start_prometheus, temp_dir, wait_healthy, wait_sample_at_least, wait_until)
+from lib import fake_kubelet  # noqa: E402
+from lib.fake_kubelet import FakeKubelet, hex_id, make_ca, make_server_cert, uuid  # noqa: E402
 from lib.load import copy_of_true, unique_name  # noqa: E402
 
 POLL_SECONDS = 0.25
@@ -56,126 +54,14 @@ COMM = PROG.name
 PREFIX = f"/bpfex-kt-{os.urandom(4).hex()}.slice"  # the test's kubepods live below it, as kind nests them
 
 
-# ---------------------------------------------------------------- certificates (openssl)
+# ---------------------------------------------------------------- certificates and the kubelet stand-in
 
-def openssl(*args: str) -> None:
-    proc = run(["openssl", *args], cwd=TMP)
-    if proc.returncode != 0:
-        suite.fatal("openssl " + " ".join(args), describe(proc))
-
-
-def make_ca(name: str) -> None:
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.crt", "-days", "2", "-subj", f"/CN=bpfex test {name}",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-
-
-def make_server_cert(name: str, ca: str) -> None:
-    """A serving certificate for 127.0.0.1, as a kubelet's, signed by ca."""
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=127.0.0.1")
-    (TMP / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                                     "keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
-
-
-make_ca("ca")
-make_ca("other-ca")
-make_server_cert("kubelet", "ca")
-make_server_cert("impostor", "other-ca")
-
-
-# ---------------------------------------------------------------- the kubelet stand-in
-
-class FakeKubelet:
-    """GET /pods over HTTPS as the kubelet answers it: a v1 PodList of self.pods, or self.status
-    with a line of text (the kubelet's 401 and 403), or self.raw. Records Authorization headers."""
-
-    def __init__(self, cert: str):
-        self.pods: list[dict] = []
-        self.status = 200
-        self.raw: str | None = None
-        self.location = ""  # where a 302 sends the client
-        self.auth: list[str | None] = []
-        self.requests = 0
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the stdlib's name)
-                fake.requests += 1
-                fake.auth.append(self.headers.get("Authorization"))
-                if self.path != "/pods":
-                    body, status, ctype = "404 page not found\n", 404, "text/plain"
-                elif fake.status == 302:
-                    self.send_response(302)
-                    self.send_header("Location", fake.location)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                elif fake.status != 200:
-                    words = {401: "Unauthorized", 403: "Forbidden (user=system:serviceaccount:bpfex:bpfex, "
-                                                       "verb=get, resource=nodes, subresource=pods)"}
-                    body, status, ctype = words.get(fake.status, "error") + "\n", fake.status, "text/plain"
-                elif fake.raw is not None:
-                    body, status, ctype = fake.raw, 200, "text/html"
-                else:
-                    body = json.dumps({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": fake.pods})
-                    status, ctype = 200, "application/json"
-                data = body.encode()
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(TMP / f"{cert}.crt", TMP / f"{cert}.key")
-        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def add_pod(self, uid: str, ns: str, name: str, containers: dict[str, str], runtime: str = "containerd",
-                static: bool = False, init: dict[str, str] | None = None, restarted: dict[str, str] | None = None):
-        """containers: ID -> name; restarted: name -> the ID of its run before the restart."""
-        def status(cid: str, cname: str) -> dict:
-            s = {"name": cname, "containerID": f"{runtime}://{cid}", "ready": True, "restartCount": 0,
-                 "state": {"running": {"startedAt": "2026-12-05T00:00:00Z"}}}
-            if restarted and cname in restarted:
-                s["restartCount"] = 1
-                s["lastState"] = {"terminated": {"exitCode": 137, "containerID": f"{runtime}://{restarted[cname]}"}}
-            return s
-        meta = {"name": name, "namespace": ns, "uid": uid}
-        if static:
-            meta["annotations"] = {"kubernetes.io/config.source": "file", "kubernetes.io/config.hash": uid}
-        self.pods.append({
-            "metadata": meta,
-            "spec": {"containers": [{"name": n} for n in containers.values()]},
-            "status": {"phase": "Running",
-                       "containerStatuses": [status(i, n) for i, n in containers.items()],
-                       "initContainerStatuses": [status(i, n) for i, n in (init or {}).items()]},
-        })
-
-
-def hex_id(n: int = 64) -> str:
-    return os.urandom(n // 2).hex()
-
-
-def uuid() -> str:
-    h = hex_id(32)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def underscored(uid: str) -> str:
-    return uid.replace("-", "_")
-
-
-KUBELET = FakeKubelet("kubelet")
-IMPOSTOR = FakeKubelet("impostor")
+make_ca(TMP, "ca")
+make_ca(TMP, "other-ca")
+make_server_cert(TMP, "kubelet", "ca")
+make_server_cert(TMP, "impostor", "other-ca")
+KUBELET = FakeKubelet(TMP, "kubelet")
+IMPOSTOR = FakeKubelet(TMP, "impostor")
 
 
 def config_file(name: str, kubelet_url: str, ca_file: str = str(TMP / "ca.crt"), insecure: bool = False,
@@ -233,10 +119,7 @@ class Pod:
 
 
 def systemd_pod(qos: str, uid: str) -> str:
-    """kubepods.slice/kubepods-<qos>.slice/kubepods-<qos>-pod<uid>.slice (Guaranteed: no QoS level)."""
-    if qos == "guaranteed":
-        return f"{PREFIX}/kubepods.slice/kubepods-pod{underscored(uid)}.slice"
-    return f"{PREFIX}/kubepods.slice/kubepods-{qos}.slice/kubepods-{qos}-pod{underscored(uid)}.slice"
+    return fake_kubelet.systemd_pod(PREFIX, qos, uid)
 
 
 web_uid, db_uid, static_uid, docker_uid = uuid(), uuid(), hex_id(32), uuid()
