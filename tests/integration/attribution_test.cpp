@@ -183,6 +183,9 @@ TEST_CASE("attribution: past max_workloads the rest is summed as cgroup=\"other\
     for (int i = 0; i < 4; ++i) run_and_wait(prog.path);
   });
   ModuleReading r = m.read();
+  // Other processes may have taken the one name before the test's own cgroup did: then its exec is
+  // in "other" too. Either way, all five are somewhere, and the extra service's four in "other".
+  CHECK(sum_where(r.families, "bpfex_exec_total", 0, prog.comm) == 5);
   CHECK(sum_where(r.families, "bpfex_exec_total", 0, prog.comm, "other") >= 4);
   CHECK(sum_where(r.families, "bpfex_exec_total", 0, prog.comm, slice + "/extra.service") == 0);
   REQUIRE(r.label_overflows);
@@ -332,4 +335,57 @@ TEST_CASE("attribution: kubelet-made cgroups (both drivers, every runtime) count
   for (const auto& fam : f)
     for (const auto& s : fam.metric)
       for (const auto& l : s.label) CHECK(l.value.find(stranger) == std::string::npos);
+}
+
+namespace {
+
+// The value (a counter's, or a histogram's count) of metric's series whose first label is first and
+// whose workload labels (the last four) are key, summed.
+double value_under(const Families& families, const std::string& metric, const std::string& first,
+                   const workload::WorkloadKey& key) {
+  double sum = 0;
+  for (const auto& f : families) {
+    if (f.name != metric) continue;
+    for (const auto& s : f.metric) {
+      REQUIRE(s.label.size() >= 5);
+      const size_t w = s.label.size() - 4;  // the workload labels come last
+      if (s.label[0].value != first) continue;
+      if (s.label[w].value != key[0] || s.label[w + 1].value != key[1] || s.label[w + 2].value != key[2] ||
+          s.label[w + 3].value != key[3])
+        continue;
+      sum += f.type == MetricType::Histogram ? static_cast<double>(s.histogram.sample_count) : s.value;
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("attribution: failed execs, syscalls and their failures in a pod's container count under its names",
+          "[attribution]") {
+  KernelFeatures features;
+  TestPods pods;
+  workload::Workloads exec_workloads(attribution(), workload::cgroup2_mount(), pods.directory(), 0ms);
+  workload::Workloads syscall_workloads(attribution(), workload::cgroup2_mount(), pods.directory(), 0ms);
+  const std::string comm = "atp_" + unique_token(8);
+  auto execs = start_module(module_config("exec"), features, &exec_workloads);
+  auto calls = start_module(module_config("syscall", "    by_workload: true\n    comms: [" + comm + "]\n"), features,
+                            &syscall_workloads);
+  const std::string uid = random_uid(), id = random_hex(64);
+  pods[uid] = {"shop", "web-0", {{id, "nginx"}}};
+  TestCgroup container(unit() + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + underscored(uid) +
+                       ".slice/cri-containerd-" + id + ".scope");
+  constexpr int kFailedExecs = 4, kCalls = 17, kFailures = 5;
+  const std::string missing = "/nonexistent-" + comm;
+  container.run([&] {
+    for (int i = 0; i < kFailedExecs; ++i) run_and_wait(missing);
+    prctl(PR_SET_NAME, comm.c_str());
+    for (int i = 0; i < kCalls; ++i) syscall(SYS_getppid);
+    for (int i = 0; i < kFailures; ++i) syscall(SYS_close, -1);
+  });
+  const workload::WorkloadKey key = {"shop", "web-0", "nginx", ""};
+  const Families e = execs.read().families, c = calls.read().families;
+  CHECK(value_under(e, "bpfex_exec_errors_total", "ENOENT", key) == kFailedExecs);
+  CHECK(value_under(c, "bpfex_syscall_latency_seconds", "getppid", key) == kCalls);
+  CHECK(value_under(c, "bpfex_syscall_errors_total", "close", key) == kFailures);
 }
