@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -316,6 +317,47 @@ TEST_CASE("runqueue: by_workload counts a task's waits under its cgroup, and the
           if (mm.label.back().value != workload) elsewhere += mm.histogram.sample_count;
     CHECK(elsewhere == 0);
   }
+}
+
+TEST_CASE("runqueue: past max_workload_rows, a workload's waits count as cgroup=\"other\" and as label overflow",
+          "[runqueue]") {
+  if (workload::cgroup2_mount().empty()) {
+    WARN("no cgroup v2 hierarchy: by_workload is not tested here");
+    return;
+  }
+  KernelFeatures features;
+  const std::string unit = "/bpfex-it-" + unique_token(6) + ".slice";
+  TestCgroup a(unit + "/a.service"), b(unit + "/b.service");
+  workload::AttributionOptions options;
+  options.min_age = 0s;
+  workload::Workloads workloads(options, workload::cgroup2_mount(), {}, 0ms);
+  const std::string comm = unique_comm();
+  auto m =
+      start_module(module_config("runqueue", comms_option(comm) + "    max_workload_rows: 1\n"), features, &workloads);
+  const std::string root = workload::cgroup2_mount();
+  TaskUnderTest in_a(comm, std::nullopt, false, 0, root + a.path() + "/cgroup.procs");
+  TaskUnderTest in_b(comm, std::nullopt, false, 0, root + b.path() + "/cgroup.procs");
+  auto counts = [&](const Families& f) {
+    return std::array<uint64_t, 3>{latency(f, a.path()).count, latency(f, b.path()).count, latency(f, "other").count};
+  };
+  const auto before = counts(m.read().families);
+  const SchedStat a0 = in_a.schedstat(), b0 = in_b.schedstat();
+  for (int i = 0; i < 15; ++i) {
+    in_a.command('w');
+    in_b.command('w');
+  }
+  const SchedStat a1 = in_a.schedstat(), b1 = in_b.schedstat();
+  const ModuleReading r = m.read();
+  const auto after = counts(r.families);
+  const uint64_t in_a_row = after[0] - before[0], in_b_row = after[1] - before[1], other = after[2] - before[2];
+  INFO("a " << in_a_row << ", b " << in_b_row << ", other " << other << "; switch-ins a "
+            << a1.switch_ins - a0.switch_ins << ", b " << b1.switch_ins - b0.switch_ins);
+  // The one row went to whichever waited first; the other's waits are in the node's "other" row.
+  CHECK(in_a_row + in_b_row + other == (a1.switch_ins - a0.switch_ins) + (b1.switch_ins - b0.switch_ins));
+  CHECK((in_a_row == 0) != (in_b_row == 0));
+  CHECK(other > 0);
+  REQUIRE(r.label_overflows);
+  CHECK(*r.label_overflows >= other);
 }
 
 TEST_CASE("runqueue: starting and destroying the module leaks no file descriptors", "[runqueue]") {
