@@ -196,20 +196,35 @@ TEST_CASE("attribution: past max_workloads the rest is summed as cgroup=\"other\
 TEST_CASE("attribution: 500 cgroups created and removed leave memory and kernel entries bounded", "[attribution]") {
   KernelFeatures features;
   workload::Workloads workloads(attribution(0s, 512, 0s), workload::cgroup2_mount(), {}, 0ms);
+  workload::Workloads syscall_workloads(attribution(0s, 512, 0s), workload::cgroup2_mount(), {}, 0ms);
   auto m = start_module(module_config("exec"), features, &workloads);
+  // The syscall module's rows per {cgroup, syscall} and errors per {cgroup, syscall, errno} too.
+  const std::string comm = "atb_" + unique_token(8);
+  auto calls = start_module(module_config("syscall", "    by_workload: true\n    comms: [" + comm + "]\n"), features,
+                            &syscall_workloads);
   const std::string slice = unit();
   UniqueProgram prog;
   for (int i = 0; i < 500; ++i) {
     // Beside each, one that no event ever names (a pod's own slice): a walk sees it, no reading does.
     TestCgroup quiet(slice + "/q" + std::to_string(i) + ".slice");
     TestCgroup c(slice + "/c" + std::to_string(i) + ".service");
-    c.run([&] { run_and_wait(prog.path); });
+    c.run([&] {
+      prctl(PR_SET_NAME, comm.c_str());
+      syscall(SYS_getppid);
+      syscall(SYS_close, -1);
+      run_and_wait(prog.path);
+    });
     c.remove();
     quiet.remove();
-    if (i % 10 == 9) m.read();
+    if (i % 10 == 9) {
+      m.read();
+      calls.read();
+    }
   }
-  m.read();
-  m.read();  // folded, freed, retired
+  for (int i = 0; i < 2; ++i) {  // folded, freed, retired
+    m.read();
+    calls.read();
+  }
   // The walker remembers the live cgroups of the host, not the 1000 that went.
   workload::CgroupPaths host(workload::cgroup2_mount(), 0ms);
   host.walk_now(std::chrono::steady_clock::now());
@@ -220,6 +235,13 @@ TEST_CASE("attribution: 500 cgroups created and removed leave memory and kernel 
   for (const auto& f : m.read().families)
     if (f.name == "bpfex_exec_total") series = f.metric.size();
   CHECK(series < 100);  // the retired workloads' series are gone
+  // BPF keeps 15 characters of a map's name.
+  CHECK(map_entries(std::string("syscall_workload_rows").substr(0, 15)) < 100);
+  CHECK(map_entries("syscall_errors") < 100);
+  size_t syscall_series = 0;
+  for (const auto& f : calls.read().families)
+    if (f.name == "bpfex_syscall_latency_seconds") syscall_series = f.metric.size();
+  CHECK(syscall_series < 100);
 }
 
 namespace {
