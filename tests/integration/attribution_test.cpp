@@ -383,31 +383,62 @@ double value_under(const Families& families, const std::string& metric, const st
 
 }  // namespace
 
-TEST_CASE("attribution: failed execs, syscalls and their failures in a pod's container count under its names",
-          "[attribution]") {
+TEST_CASE(
+    "attribution: failed execs, syscalls and their failures in a pod's container count under its names; a "
+    "second container ID continues them, and they retire after the pod's last container went",
+    "[attribution]") {
   KernelFeatures features;
   TestPods pods;
-  workload::Workloads exec_workloads(attribution(), workload::cgroup2_mount(), pods.directory(), 0ms);
-  workload::Workloads syscall_workloads(attribution(), workload::cgroup2_mount(), pods.directory(), 0ms);
+  workload::Workloads exec_workloads(attribution(0s, 512, 2s), workload::cgroup2_mount(), pods.directory(), 0ms);
+  workload::Workloads syscall_workloads(attribution(0s, 512, 2s), workload::cgroup2_mount(), pods.directory(), 0ms);
   const std::string comm = "atp_" + unique_token(8);
   auto execs = start_module(module_config("exec"), features, &exec_workloads);
   auto calls = start_module(module_config("syscall", "    by_workload: true\n    comms: [" + comm + "]\n"), features,
                             &syscall_workloads);
   const std::string uid = random_uid(), id = random_hex(64);
   pods[uid] = {"shop", "web-0", {{id, "nginx"}}};
-  TestCgroup container(unit() + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" + underscored(uid) +
-                       ".slice/cri-containerd-" + id + ".scope");
+  const std::string pod_path = unit() + "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                               underscored(uid) + ".slice/cri-containerd-";
   constexpr int kFailedExecs = 4, kCalls = 17, kFailures = 5;
   const std::string missing = "/nonexistent-" + comm;
-  container.run([&] {
+  auto work = [&] {
     for (int i = 0; i < kFailedExecs; ++i) run_and_wait(missing);
     prctl(PR_SET_NAME, comm.c_str());
     for (int i = 0; i < kCalls; ++i) syscall(SYS_getppid);
     for (int i = 0; i < kFailures; ++i) syscall(SYS_close, -1);
-  });
+  };
   const workload::WorkloadKey key = {"shop", "web-0", "nginx", ""};
+  // Under the pod's names, and (for the calls, which the comms filter keeps to this test) nowhere else.
+  auto check = [&](int runs) {
+    const Families e = execs.read().families, c = calls.read().families;
+    CHECK(value_under(e, "bpfex_exec_errors_total", "ENOENT", key) == runs * kFailedExecs);
+    CHECK(value_under(c, "bpfex_syscall_latency_seconds", "getppid", key) == runs * kCalls);
+    CHECK(value_under(c, "bpfex_syscall_errors_total", "close", key) == runs * kFailures);
+    double getppids = 0;
+    for (const auto& f : c)
+      if (f.name == "bpfex_syscall_latency_seconds")
+        for (const auto& s : f.metric)
+          if (s.label[0].value == "getppid") getppids += static_cast<double>(s.histogram.sample_count);
+    CHECK(getppids == runs * kCalls);
+  };
+  {
+    TestCgroup container(pod_path + id + ".scope");
+    container.run(work);
+    check(1);
+    container.remove();  // the container is killed: its counts stay with the pod's series
+    check(1);
+  }
+  // Restarted in the same pod: a new container ID, the same name, the series counting on.
+  const std::string restarted = random_hex(64);
+  pods[uid].containers[restarted] = "nginx";
+  TestCgroup again(pod_path + restarted + ".scope");
+  again.run(work);
+  check(2);
+  again.remove();
+  check(2);
+  std::this_thread::sleep_for(2500ms);  // retire_after since the pod's last container went
   const Families e = execs.read().families, c = calls.read().families;
-  CHECK(value_under(e, "bpfex_exec_errors_total", "ENOENT", key) == kFailedExecs);
-  CHECK(value_under(c, "bpfex_syscall_latency_seconds", "getppid", key) == kCalls);
-  CHECK(value_under(c, "bpfex_syscall_errors_total", "close", key) == kFailures);
+  CHECK(value_under(e, "bpfex_exec_errors_total", "ENOENT", key) == 0);
+  CHECK(value_under(c, "bpfex_syscall_latency_seconds", "getppid", key) == 0);
+  CHECK(value_under(c, "bpfex_syscall_errors_total", "close", key) == 0);
 }
