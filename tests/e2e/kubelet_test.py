@@ -10,9 +10,10 @@ What it pins down: execs count exactly under {namespace, pod, container} (the sa
 pod's own cgroup, under container=""; a pod the kubelet does not know under empty names), no UID or
 container ID in any label value, Prometheus can sum by (namespace, pod); the bearer token is sent;
 401, 403, an answer that is not a PodList, a certificate signed by another CA, the system trust
-store, a closed port and a missing token file are each counted under their reason in
-bpfex_attribution_kubelet_errors_total and logged with what happened, while attribution falls back
-to cgroup labels and bpfex keeps running; ca_file and insecure_skip_verify behave.
+store, a closed port, a kubelet that never answers and a missing token file are each counted under
+their reason in bpfex_attribution_kubelet_errors_total and logged with what happened, while
+attribution falls back to cgroup labels and bpfex keeps running; ca_file and insecure_skip_verify
+behave.
 
 Usage: tests/e2e/kubelet_test.py BPFEX_BINARY REPO_ROOT   (root; ctest: `ctest -R kubelet`)
 Debian 12 packages it relies on (scripts/install-deps.sh --tests): openssl, prometheus.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -325,6 +327,19 @@ def t_closed_port():
     b.daemon.stop()
 
 
+def t_silent_kubelet():
+    """A kubelet that takes the connection and never answers: a timeout, within the refresh interval."""
+    silent = socket.socket()
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes handshakes into the backlog; nobody reads
+        b = kubelet_only("silent", f"https://127.0.0.1:{silent.getsockname()[1]}")
+        expect_error_counted(b, "timeout", ["did not answer in time"])
+        b.daemon.stop()
+    finally:
+        silent.close()
+
+
 def t_missing_token():
     b = kubelet_only("no-token", KUBELET.url, token_file=str(TMP / "no-such-token"))
     expect_error_counted(b, "token", ["no-such-token", "No such file"])
@@ -355,6 +370,7 @@ suite.check("a kubelet certificate from another CA than ca_file: tls error, logg
 suite.check("insecure_skip_verify: the same kubelet is read", t_insecure_skip_verify)
 suite.check("ca_file empty: the system trust store, which does not know the test CA", t_system_trust_store)
 suite.check("a closed kubelet port: connect error", t_closed_port)
+suite.check("a kubelet that never answers: timeout error, logged", t_silent_kubelet)
 suite.check("a missing token_file: token error naming the file", t_missing_token)
 suite.check("plain HTTP to the kubelet's TLS port is an error, not a hang", t_plain_http_to_tls_port)
 suite.check("a redirect is not followed (the token stays with the kubelet)", t_redirect_not_followed)
