@@ -402,20 +402,21 @@ class NetworkModule final : public Module, private LinkObserver {
   // flowing gets a few tries, then the last difference stands.
   void account_before_attach(const std::vector<int>& batch) {
     static constexpr auto kSettle = std::chrono::milliseconds(20);
+    static constexpr int kTries = 10;
     std::vector<AttachReading> owed;
     {
       std::lock_guard lock(mutex_);
       for (int ifindex : batch)
         if (auto r = read_attach(ifindex)) owed.push_back(*r);
     }
-    for (int attempt = 0; attempt < 10 && !owed.empty(); ++attempt) {
+    for (int attempt = 0; attempt < kTries && !owed.empty(); ++attempt) {
       std::this_thread::sleep_for(kSettle);  // without the lock: scrapes go on meanwhile
       std::lock_guard lock(mutex_);
       std::vector<AttachReading> unsettled;
       for (const AttachReading& before : owed) {
         auto now = read_attach(before.ifindex);
         if (!now) continue;
-        if (*now == before || attempt == 9) {
+        if (*now == before || attempt == kTries - 1) {
           set_before_attach(interfaces_.at(now->ifindex), *now);
         } else {
           unsettled.push_back(*now);
