@@ -5,7 +5,9 @@ counted by the BPF programs, a real Prometheus scraping it, and a clean SIGTERM.
 Which modules there are comes from the binary (`bpfex --config.check`): every registered module
 must be up, on /metrics and through Prometheus. Module-specific exact checks: exec (a uniquely
 named program run EXEC_RUNS times counts exactly that; failed execs of a missing path count under
-ENOENT), syscall (the read latency histogram), network (pings to 127.0.0.1 counted as ICMP on lo).
+ENOENT), syscall (the read latency histogram), network (pings to 127.0.0.1 counted as ICMP on lo);
+runqueue, block, tcp and oom grow by at least what the test's own sleeps, loop-device reads,
+loopback connects and one OOM kill in a memory cgroup caused.
 
 Config error fixtures: tests/e2e/broken/*.yaml, each starting with "# expect: LINE:COL [KEY.PATH]",
 where the error message must point.
@@ -18,6 +20,7 @@ promtool), python3-yaml, iputils-ping, util-linux (mount).
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import signal
@@ -31,11 +34,15 @@ from lib.harness import (Suite, describe, duration_seconds, effective_config, en
                          expect_exact_count, expect_growth, fail, free_ports, http_request, parse_args, port_free,
                          registered_modules, require_root, run, start_bpfex, start_prometheus, temp_dir,
                          wait_healthy, wait_until)
-from lib.load import failing_execs, ping, run_program, unique_name  # noqa: E402
+from lib.load import (BlockDevice, MemoryLimit, TcpLoopback, failing_execs, oom_kill, ping, run_program,  # noqa: E402
+                      unique_name)
 
 EXEC_RUNS = 25    # successful execs of the uniquely named program
 ENOENT_RUNS = 5   # failed execs of a missing path
 PINGS = 5         # ICMP echo requests to 127.0.0.1
+RUNQUEUE_SLEEPS = 20  # 1 ms sleeps, each a wakeup
+BLOCK_READS = 8       # 4096-byte O_DIRECT reads of a loop device
+TCP_CONNECTS = 5      # loopback connections per address
 WANT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LO_ICMP_RX = 'interface="lo",direction="rx",family="ipv4",protocol="icmp"'
 
@@ -365,6 +372,56 @@ def t_exec_enoent():
                   lambda: failing_execs(TMP / "no_such_program", ENOENT_RUNS))
 
 
+# ---------------------------------------------------------------- runqueue, block, tcp, oom
+# Other processes add to these series too: each check wants at least what its own action caused.
+
+def t_runqueue_wakeups():
+    # Each sleep ends in a wakeup and a wait for a CPU, however short.
+    expect_growth(bpfex, "bpfex_runqueue_latency_seconds_count", "", RUNQUEUE_SLEEPS,
+                  lambda: [time.sleep(0.001) for _ in range(RUNQUEUE_SLEEPS)])
+
+
+def t_block_reads():
+    # O_DIRECT reads of a loop device: every one reaches the block layer.
+    device = BlockDevice(TMP)
+    try:
+        fd = os.open(device.path, os.O_RDONLY | os.O_DIRECT)
+        buf = mmap.mmap(-1, 4096)
+        try:
+            expect_growth(bpfex, "bpfex_block_io_bytes_total", "", BLOCK_READS * 4096,
+                          lambda: [os.preadv(fd, [buf], i * 65536) for i in range(BLOCK_READS)])
+        finally:
+            os.close(fd)
+    finally:
+        device.close()
+
+
+def t_tcp_connections():
+    # Per loopback address: TCP_CONNECTS accepted connections (one of them aborted) and a connect
+    # to a closed port, refused.
+    tcp = TcpLoopback()
+    addresses = len(tcp.servers)
+    try:
+        expect_growth(bpfex, "bpfex_tcp_connections_total", 'direction="active",result="established"',
+                      TCP_CONNECTS * addresses, lambda: tcp.round(TCP_CONNECTS))
+        expect_growth(bpfex, "bpfex_tcp_connections_total", 'direction="passive",result="established"',
+                      TCP_CONNECTS * addresses, lambda: tcp.round(TCP_CONNECTS))
+        expect_growth(bpfex, "bpfex_tcp_connections_total", 'direction="active",result="failed"', addresses,
+                      lambda: tcp.round(1))
+        expect_growth(bpfex, "bpfex_tcp_resets_total", 'direction="received"', addresses, lambda: tcp.round(1))
+    finally:
+        tcp.close()
+
+
+def t_oom_kill():
+    # One victim past a 32 MiB memory cgroup's limit, killed by the kernel.
+    limit = MemoryLimit()
+    try:
+        expect_growth(bpfex, "bpfex_oom_kills_total", "", 1, lambda: oom_kill(limit))
+    finally:
+        limit.close()
+
+
 # ---------------------------------------------------------------- real Prometheus
 
 def t_prometheus_ready():
@@ -388,6 +445,11 @@ MODULE_CHECKS = {
              (f'bpfex_exec_errors_total{{errno="ENOENT"}} grows by >= {ENOENT_RUNS}', t_exec_enoent)],
     "syscall": [('bpfex_syscall_latency_seconds_count{syscall="read"} >= 1', t_syscall_read_histogram)],
     "network": [(f"bpfex_network_packets_total{{{LO_ICMP_RX}}} grows by >= {2 * PINGS}", t_network_lo_icmp)],
+    "runqueue": [(f"bpfex_runqueue_latency_seconds_count grows by >= {RUNQUEUE_SLEEPS}", t_runqueue_wakeups)],
+    "block": [(f"bpfex_block_io_bytes_total grows by >= {BLOCK_READS} reads of 4096 bytes", t_block_reads)],
+    "tcp": [("bpfex_tcp_connections_total (active, passive, failed) and resets received grow by what loopback "
+             "connects made", t_tcp_connections)],
+    "oom": [("bpfex_oom_kills_total grows by >= 1 when a memory cgroup's task is killed", t_oom_kill)],
 }
 
 

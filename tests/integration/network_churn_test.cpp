@@ -111,8 +111,29 @@ void ip_batch(const NetNs& ns, const std::string& commands) {
   std::remove(file.c_str());
 }
 
+// Until the kernel has activated the transmit queue of each interface named (its link watcher
+// does that after "up", asynchronously), its root qdisc is noop, which drops every frame while
+// sendto still succeeds: a slow machine (an emulated guest) sends into that gap.
+void wait_transmitting(const NetNs& ns, const std::vector<std::string>& names) {
+  std::string waiting;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::string links = sh_output(ns.exec("ip -o link show"));
+    waiting.clear();
+    std::istringstream lines(links);
+    for (std::string line; std::getline(lines, line);)
+      for (const std::string& name : names)
+        if ((line.find(": " + name + "@") != std::string::npos || line.find(": " + name + ":") != std::string::npos) &&
+            line.find(" qdisc noop ") != std::string::npos)
+          waiting += " " + name;
+    if (waiting.empty()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("interfaces still without a transmit queue after 5 s:" << waiting);
+}
+
 // `frames` frames of an experimental ethertype out of each interface named (in at its peer).
 void send_frames(const NetNs& ns, const std::vector<std::string>& out_of, int frames) {
+  wait_transmitting(ns, out_of);
   REQUIRE(ns.run_inside([&] {
     Fd s(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
     REQUIRE(s);
