@@ -4,14 +4,18 @@
 // not run out), the client reads the end and closes. Every REFUSE_EVERY-th round (0: never) it also
 // connects to CLOSED_PORT, where nothing listens: refused, a reset each way. With FULL_PORT, a
 // listener there that never accepts holds 4 connects at a time for 1.2 s each: their SYNs overflow
-// its queue and are retransmitted after 1 s. Sender, receiver and the loopback softirq share the
-// CPU, so connections/s is the inverse of what one costs end to end.
-// Prints "conns=N refused=N syn_waits=N secs=S conns_per_s=X".
-//   churn ADDR PORT CLOSED_PORT SECS CPU [REFUSE_EVERY [FULL_PORT]]
+// its queue and are retransmitted after 1 s. With DEFER_PORT, a listener there with TCP_DEFER_ACCEPT
+// (1 s) holds 8 more connects at a time for 1.2 s each: it ignores their bare ACK and retransmits
+// its SYN-ACK when the deferral ends, after 1 s (the SYN-ACK retransmit tracepoint's events).
+// Sender, receiver and the loopback softirq share the CPU, so connections/s is the inverse of what
+// one costs end to end.
+// Prints "conns=N refused=N syn_waits=N synack_waits=N secs=S conns_per_s=X".
+//   churn ADDR PORT CLOSED_PORT SECS CPU [REFUSE_EVERY [FULL_PORT [DEFER_PORT]]]
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +34,8 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	if (argc < 6) {
-		fprintf(stderr, "usage: %s ADDR PORT CLOSED_PORT SECS CPU [REFUSE_EVERY]\n", argv[0]);
+		fprintf(stderr, "usage: %s ADDR PORT CLOSED_PORT SECS CPU [REFUSE_EVERY [FULL_PORT [DEFER_PORT]]]\n",
+			argv[0]);
 		return 2;
 	}
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
@@ -45,8 +50,8 @@ int main(int argc, char **argv)
 	CPU_SET(atoi(argv[5]), &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	long refuse_every = argc > 6 ? atol(argv[6]) : 0;
-	int one = 1, full = -1, pending[4], npending = 0;
-	long syn_waits = 0;
+	int one = 1, full = -1, pending[4], npending = 0, defer = -1, deferred[8], ndeferred = 0;
+	long syn_waits = 0, synack_waits = 0;
 	double pending_since = 0;
 	struct sockaddr_in full_addr = addr;
 	if (argc > 7) {
@@ -55,6 +60,18 @@ int main(int argc, char **argv)
 		setsockopt(full, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(full, (struct sockaddr *)&full_addr, sizeof(full_addr)) || listen(full, 0)) {
 			perror("listen (full)");
+			return 1;
+		}
+	}
+
+	struct sockaddr_in defer_addr = addr;
+	if (argc > 8) {
+		defer_addr.sin_port = htons(atoi(argv[8]));
+		defer = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(defer, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(defer, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
+		if (bind(defer, (struct sockaddr *)&defer_addr, sizeof(defer_addr)) || listen(defer, 128)) {
+			perror("listen (defer)");
 			return 1;
 		}
 	}
@@ -94,6 +111,13 @@ int main(int argc, char **argv)
 				connect(pending[npending], (struct sockaddr *)&full_addr, sizeof(full_addr));
 			}
 			syn_waits += npending;
+			for (int i = 0; i < ndeferred; i++)
+				close(deferred[i]);
+			for (ndeferred = 0; defer >= 0 && ndeferred < 8; ndeferred++) {
+				deferred[ndeferred] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+				connect(deferred[ndeferred], (struct sockaddr *)&defer_addr, sizeof(defer_addr));
+			}
+			synack_waits += ndeferred;
 			pending_since = now();
 		}
 		if (refuse_every && conns % refuse_every == 0) {
@@ -107,7 +131,7 @@ int main(int argc, char **argv)
 		}
 	}
 	double elapsed = now() - t0;
-	printf("conns=%ld refused=%ld syn_waits=%ld secs=%.2f conns_per_s=%.0f\n", conns, refused, syn_waits, elapsed,
-	       conns / elapsed);
+	printf("conns=%ld refused=%ld syn_waits=%ld synack_waits=%ld secs=%.2f conns_per_s=%.0f\n", conns, refused,
+	       syn_waits, synack_waits, elapsed, conns / elapsed);
 	return 0;
 }

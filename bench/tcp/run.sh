@@ -9,8 +9,9 @@
 # with tracefs and the cgroup2 hierarchy mounted in its private mount namespace.
 #
 # 1. Connections per second of a churn loop (bench/tcp/churn.c: connect, accept, close, every 10th
-#    round a connect to a closed port, refused, and a few connects held on a full listener, whose
-#    SYNs are retransmitted) pinned to one CPU, in four modes interleaved
+#    round a connect to a closed port, refused, a few connects held on a full listener, whose
+#    SYNs are retransmitted, and a few on a TCP_DEFER_ACCEPT listener, whose SYN-ACKs are
+#    retransmitted) pinned to one CPU, in four modes interleaved
 #    round by round, medians: none (no BPF); floor (empty tp_btf programs on the module's five
 #    tracepoints, floor.bpf.c loaded by bench/syscall/floor.c: the price of running any program on
 #    these events); tcp (bpfex with only the tcp module, default options: by workload); tcp-node (the
@@ -143,7 +144,7 @@ floor_stats() {
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 cpu=$(($(nproc) - 1))
-churn_once() { in_ns "$work/churn" 127.0.0.1 10001 10002 "$secs" "$cpu" 10 10003; }
+churn_once() { in_ns "$work/churn" 127.0.0.1 10001 10002 "$secs" "$cpu" 10 10003 10004; }
 
 mkdir -p "$root/bench/tcp/results"
 raw="$root/bench/tcp/results/$(date -u +%Y%m%dT%H%M%SZ).txt"

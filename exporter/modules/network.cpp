@@ -14,17 +14,14 @@
 #include <bpf/bpf.h>
 #include <fnmatch.h>
 #include <linux/if_arp.h>
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <tuple>
+#include <vector>
 
 #include "base/log.h"
 #include "kernel/network.h"
@@ -133,6 +130,10 @@ class NetworkModule final : public Module, private LinkObserver {
     } else {
       return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
     }
+    // Made here, in the namespace watched: read() asks it from the poller's thread.
+    auto counters = link_query_socket();
+    if (!counters) return counters.error();
+    counters_socket_ = std::move(counters.value());
     // The interfaces that exist now are attached before start() returns: the first poll sees them.
     auto watcher = LinkWatcher::start(*this);
     if (!watcher) return watcher.error();
@@ -181,6 +182,7 @@ class NetworkModule final : public Module, private LinkObserver {
     std::vector<network_key> stale;
     {
       std::lock_guard lock(mutex_);
+      settle_owed(std::chrono::steady_clock::now());
       // The common protocols of interfaces with a slot: merged into raw (a key is in one place only).
       for (const auto& [ifindex, itf] : interfaces_) {
         if (!itf.slot) continue;
@@ -341,25 +343,25 @@ class NetworkModule final : public Module, private LinkObserver {
     log_debug("network: attached", {{"interface", link.name}, {"ifindex", std::to_string(link.ifindex)}});
     // An interface that appeared while bpfex runs is counted from its first packet: what it carried
     // before the attach (it was brought up and used faster than bpfex attached) comes from its own
-    // counters, once the batch of events is handled (links_settled). Interfaces that existed at
-    // start are counted from then.
-    if (started_ && !itf.loopback) unaccounted_.push_back(link.ifindex);
+    // counters once they have settled (links_settled, settle_owed). Interfaces that existed at start
+    // are counted from then.
+    if (started_ && !itf.loopback) {
+      // Readings owed for an interface that had this ifindex before are not this one's.
+      std::erase_if(owed_, [&](const OwedReading& o) { return o.reading.ifindex == link.ifindex; });
+      unaccounted_.push_back(link.ifindex);
+    }
     interfaces_.emplace(link.ifindex, std::move(itf));
   }
 
   void links_settled() override {
-    std::vector<int> batch;
-    {
-      std::lock_guard lock(mutex_);
-      batch.swap(unaccounted_);
-    }
-    if (batch.empty()) return;
-    // A packet that went past a hook just before our program was on it is still being counted by
-    // the driver; one RCU grace period later (the hooks run under RCU) every such packet is in the
-    // interface's counters. One wait for the whole batch.
-    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // nohz_full kernels refuse it
-    account_before_attach(batch);
+    std::lock_guard lock(mutex_);
+    // First readings of the batch's new interfaces; the settling continues here after later batches
+    // and at every poll, so that the watcher never waits for it: a burst's next events come first.
+    const auto now = std::chrono::steady_clock::now();
+    for (int ifindex : unaccounted_)
+      if (auto r = read_attach(ifindex)) owed_.push_back({*r, now});
+    unaccounted_.clear();
+    settle_owed(now);
   }
 
   std::string label_of(const Interface& itf) const {
@@ -378,52 +380,46 @@ class NetworkModule final : public Module, private LinkObserver {
       return kernel == o.kernel && same(counted[0], o.counted[0]) && same(counted[1], o.counted[1]);
     }
   };
-  // Reads an alive interface with mutex_ held; nullopt when it carried nothing yet (the usual case:
-  // attached while still down), is gone, or cannot be read.
+  // Reads an alive interface with mutex_ held; nullopt when it is gone or cannot be read.
   std::optional<AttachReading> read_attach(int ifindex) {
     auto it = interfaces_.find(ifindex);
     if (it == interfaces_.end() || !it->second.alive) return std::nullopt;
-    auto kernel = link_counters(ifindex);
+    auto kernel = link_counters(counters_socket_.get(), ifindex);
     if (!kernel) {
       log_debug("network: no counters before attach", {{"interface", it->second.name}, {"err", kernel.error().str()}});
       return std::nullopt;
     }
-    if (*kernel == LinkCounters{}) return std::nullopt;
     AttachReading r{ifindex, *kernel};
     counted_since_attach(ifindex, it->second, r.counted);
     return r;
   }
 
-  // After the attaches of a batch and a grace period: what each interface carried before its attach
-  // is its counters minus what the programs counted since. The two only agree when no packet is
-  // between the counter and the hook: a veth counts a received packet when its peer queues it, and
-  // the ingress hook sees it when a softirq, possibly ksoftirqd much later, takes it off the
-  // queue. So the readings are taken twice, kSettle apart, until they match; traffic that keeps
-  // flowing gets a few tries, then the last difference stands.
-  void account_before_attach(const std::vector<int>& batch) {
+  // Called with mutex_ held. What a new interface carried before its attach is its counters minus
+  // what the programs counted since. The two only agree when no packet is between the counter and
+  // the hook: one that went past the hook just before our program was on it, or one a veth counted
+  // as received when its peer queued it, which the ingress hook sees only when a softirq (possibly
+  // ksoftirqd, much later) takes it off the queue. So each reading is compared with one taken at
+  // least kSettle later, until two agree (also for an interface that read all zeros: a packet in
+  // flight may be about to land); traffic that keeps flowing gets kTries, then the last difference
+  // stands.
+  void settle_owed(std::chrono::steady_clock::time_point now) {
     static constexpr auto kSettle = std::chrono::milliseconds(20);
     static constexpr int kTries = 10;
-    std::vector<AttachReading> owed;
-    {
-      std::lock_guard lock(mutex_);
-      for (int ifindex : batch)
-        if (auto r = read_attach(ifindex)) owed.push_back(*r);
-    }
-    for (int attempt = 0; attempt < kTries && !owed.empty(); ++attempt) {
-      std::this_thread::sleep_for(kSettle);  // without the lock: scrapes go on meanwhile
-      std::lock_guard lock(mutex_);
-      std::vector<AttachReading> unsettled;
-      for (const AttachReading& before : owed) {
-        auto now = read_attach(before.ifindex);
-        if (!now) continue;
-        if (*now == before || attempt == kTries - 1) {
-          set_before_attach(interfaces_.at(now->ifindex), *now);
-        } else {
-          unsettled.push_back(*now);
-        }
+    std::vector<OwedReading> unsettled;
+    for (OwedReading& o : owed_) {
+      if (now - o.at < kSettle) {
+        unsettled.push_back(o);
+        continue;
       }
-      owed.swap(unsettled);
+      auto r = read_attach(o.reading.ifindex);
+      if (!r) continue;  // gone
+      if (*r == o.reading || ++o.tries >= kTries) {
+        set_before_attach(interfaces_.at(r->ifindex), *r);
+        continue;
+      }
+      unsettled.push_back({*r, now, o.tries});
     }
+    owed_.swap(unsettled);
   }
 
   static void set_before_attach(Interface& itf, const AttachReading& r) {
@@ -601,6 +597,14 @@ class NetworkModule final : public Module, private LinkObserver {
   std::chrono::steady_clock::time_point next_verify_{};
   std::string problem_;
   std::vector<int> unaccounted_;  // attached since the last links_settled(): what went before is owed
+  // New interfaces whose before-attach traffic is not settled yet: the last reading and when.
+  struct OwedReading {
+    AttachReading reading;
+    std::chrono::steady_clock::time_point at;
+    int tries = 0;
+  };
+  std::vector<OwedReading> owed_;
+  Fd counters_socket_;  // link_query_socket() of the namespace watched
 
   std::unique_ptr<LinkWatcher> watcher_;  // last: stopped before anything above goes
 };

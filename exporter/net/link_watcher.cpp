@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -48,11 +49,17 @@ std::optional<LinkMessage> parse_link_message(const nlmsghdr* h) {
   return m;
 }
 
-Result<LinkCounters> link_counters(int ifindex) {
+Result<Fd> link_query_socket() {
   Fd sock(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
   if (!sock) return errno_error("netlink socket");
   timeval timeout{5, 0};
   setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  return sock;
+}
+
+Result<LinkCounters> link_counters(int netlink, int ifindex) {
+  // A reply that came after an earlier request timed out carries that request's number: skipped.
+  static std::atomic<uint32_t> next_seq{1};
   struct {
     nlmsghdr n;
     ifinfomsg i;
@@ -60,30 +67,39 @@ Result<LinkCounters> link_counters(int ifindex) {
   req.n.nlmsg_len = sizeof req;
   req.n.nlmsg_type = RTM_GETLINK;
   req.n.nlmsg_flags = NLM_F_REQUEST;
-  req.n.nlmsg_seq = 1;
+  req.n.nlmsg_seq = next_seq++;
   req.i.ifi_family = AF_UNSPEC;
   req.i.ifi_index = ifindex;
   const std::string what = "counters of ifindex " + std::to_string(ifindex);
-  if (send(sock.get(), &req, sizeof req, 0) < 0) return errno_error(what);
+  if (send(netlink, &req, sizeof req, 0) < 0) return errno_error(what);
   std::vector<nlmsghdr> buffer((32 << 10) / sizeof(nlmsghdr));
-  ssize_t n = 0;
-  do {
-    n = recv(sock.get(), buffer.data(), buffer.size() * sizeof(nlmsghdr), 0);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) return errno_error(what);
-  for (const nlmsghdr* h = buffer.data(); NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
-    if (h->nlmsg_type == NLMSG_ERROR) return errno_error(what, -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error);
-    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) continue;
-    const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
-    int len = static_cast<int>(IFLA_PAYLOAD(h));
-    for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-      if (a->rta_type != IFLA_STATS64 || RTA_PAYLOAD(a) < 4 * sizeof(uint64_t)) continue;
-      uint64_t v[4];  // rtnl_link_stats64 begins rx_packets, tx_packets, rx_bytes, tx_bytes
-      std::memcpy(v, RTA_DATA(a), sizeof v);
-      return LinkCounters{v[0], v[1], v[2], v[3]};
+  for (;;) {
+    ssize_t n = 0;
+    do {
+      n = recv(netlink, buffer.data(), buffer.size() * sizeof(nlmsghdr), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno_error(what);
+    for (const nlmsghdr* h = buffer.data(); NLMSG_OK(h, static_cast<size_t>(n)); h = NLMSG_NEXT(h, n)) {
+      if (h->nlmsg_seq != req.n.nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) return errno_error(what, -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error);
+      if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) continue;
+      const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+      int len = static_cast<int>(IFLA_PAYLOAD(h));
+      for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type != IFLA_STATS64 || RTA_PAYLOAD(a) < 4 * sizeof(uint64_t)) continue;
+        uint64_t v[4];  // rtnl_link_stats64 begins rx_packets, tx_packets, rx_bytes, tx_bytes
+        std::memcpy(v, RTA_DATA(a), sizeof v);
+        return LinkCounters{v[0], v[1], v[2], v[3]};
+      }
+      return Error{ENODATA, what + ": no IFLA_STATS64 in the answer"};
     }
   }
-  return Error{ENODATA, what + ": no IFLA_STATS64 in the answer"};
+}
+
+Result<LinkCounters> link_counters(int ifindex) {
+  auto sock = link_query_socket();
+  if (!sock) return sock.error();
+  return link_counters(sock->get(), ifindex);
 }
 
 Result<std::unique_ptr<LinkWatcher>> LinkWatcher::start(LinkObserver& observer, int receive_buffer) {

@@ -35,7 +35,13 @@ struct LinkCounters {
   uint64_t rx_packets = 0, tx_packets = 0, rx_bytes = 0, tx_bytes = 0;
   bool operator==(const LinkCounters&) const = default;
 };
-// Asks the kernel now (RTM_GETLINK for one interface of the calling thread's namespace).
+// Asks the kernel now (RTM_GETLINK for one interface) over `netlink`, a socket from
+// link_query_socket(): it asks the namespace the socket was made in, whichever namespace the
+// calling thread is in. One request at a time per socket.
+Result<LinkCounters> link_counters(int netlink, int ifindex);
+// A NETLINK_ROUTE socket for link_counters, of the calling thread's network namespace.
+Result<Fd> link_query_socket();
+// The same for an interface of the calling thread's namespace, over a socket of its own.
 Result<LinkCounters> link_counters(int ifindex);
 
 // What one RTM_NEWLINK/RTM_DELLINK message says; nullopt for any other message or a short one.
