@@ -341,27 +341,23 @@ class NetworkModule final : public Module, private LinkObserver {
     }
     itf.attachment.emplace(std::move(attached.value()));
     log_debug("network: attached", {{"interface", link.name}, {"ifindex", std::to_string(link.ifindex)}});
+    const bool owed = started_ && !itf.loopback;
+    interfaces_.emplace(link.ifindex, std::move(itf));
     // An interface that appeared while bpfex runs is counted from its first packet: what it carried
     // before the attach (it was brought up and used faster than bpfex attached) comes from its own
-    // counters once they have settled (links_settled, settle_owed). Interfaces that existed at start
-    // are counted from then.
-    if (started_ && !itf.loopback) {
+    // counters once they have settled (settle_owed, after each batch of events and at each poll,
+    // so that the watcher never waits for it). Interfaces that existed at start are counted from
+    // then.
+    if (owed) {
       // Readings owed for an interface that had this ifindex before are not this one's.
       std::erase_if(owed_, [&](const OwedReading& o) { return o.reading.ifindex == link.ifindex; });
-      unaccounted_.push_back(link.ifindex);
+      if (auto r = read_attach(link.ifindex)) owed_.push_back({*r, std::chrono::steady_clock::now()});
     }
-    interfaces_.emplace(link.ifindex, std::move(itf));
   }
 
   void links_settled() override {
     std::lock_guard lock(mutex_);
-    // First readings of the batch's new interfaces; the settling continues here after later batches
-    // and at every poll, so that the watcher never waits for it: a burst's next events come first.
-    const auto now = std::chrono::steady_clock::now();
-    for (int ifindex : unaccounted_)
-      if (auto r = read_attach(ifindex)) owed_.push_back({*r, now});
-    unaccounted_.clear();
-    settle_owed(now);
+    settle_owed(std::chrono::steady_clock::now());
   }
 
   std::string label_of(const Interface& itf) const {
@@ -596,7 +592,6 @@ class NetworkModule final : public Module, private LinkObserver {
   static constexpr std::chrono::seconds kVerifyInterval{10};
   std::chrono::steady_clock::time_point next_verify_{};
   std::string problem_;
-  std::vector<int> unaccounted_;  // attached since the last links_settled(): what went before is owed
   // New interfaces whose before-attach traffic is not settled yet: the last reading and when.
   struct OwedReading {
     AttachReading reading;
