@@ -69,7 +69,12 @@ struct network_value {
  *    maximum (IFLA_GSO_IPV4_MAX_SIZE / IFLA_GSO_MAX_SIZE) or more than IFLA_GSO_MAX_SEGS segments,
  *    and the driver then counts each segment (0: never);
  *  - rx_segments: hardware NICs count frames before GRO merges them: count gso_segs and the
- *    replicated headers. */
+ *    replicated headers;
+ *  - rx_l3_bytes: the device counts received bytes from the network header (vlan_do_receive(),
+ *    team's rx handler, a bridge's br_pass_frame_up(): the link-layer header was pulled before
+ *    they count);
+ *  - untraced: directions (1 << enum network_direction) the tracepoints leave alone: not selected,
+ *    counted by a tc/tcx program instead, or (lo's tx) mirrored from the other direction. */
 struct network_interface {
 	__u32 slot; /* 1 + index into network_slots; 0: counted in network_counts only */
 	__u32 loopback;
@@ -77,6 +82,8 @@ struct network_interface {
 	__u32 gso_max_ipv6;
 	__u32 gso_max_segs;
 	__u32 rx_segments;
+	__u32 rx_l3_bytes;
+	__u32 untraced;
 };
 
 /* The common protocols of an interface with a slot are counted in a per-CPU array (an inlined
@@ -109,7 +116,7 @@ struct network_slot {
 	struct network_value counts[2][NETWORK_CLASSES]; /* [direction][class] */
 };
 
-/* Interfaces with a larger ifindex are counted without the facts above. */
+/* Facts of interfaces with a larger ifindex are in a hash map instead of the array. */
 #define NETWORK_MAX_IFINDEX 65536
 
 /* Indexes of the network_stats per-CPU array. */

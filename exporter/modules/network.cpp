@@ -1,25 +1,36 @@
 // network: packets and bytes per interface, direction, family and L4 protocol.
 //
-// Attach flavour: one tcx link per interface and direction (Linux 6.6+), tc clsact filters before
-// that (net/netdev_attach.h). Both run after the stack has built the skb and before the driver
-// counts it, so the totals equal the kernel's per-interface counters; tcx links are owned by bpfex
-// (they go away with the process, never leave a qdisc behind) and compose with other tcx programs.
-// The alternatives cost more per packet (an AF_PACKET socket filter makes the kernel clone every
-// packet for the tap; the net_dev tracepoints need three programs). Numbers: bench/README.md.
+// How packets are seen (kernel/network.bpf.c):
+//  - tracepoints (tp_btf netif_receive_skb and net_dev_start_xmit), wherever BTF-typed tracepoints
+//    load: two programs for the whole namespace, nothing attached per interface. Attaching per
+//    interface costs every link operation of the host: a tcx attach or release holds the rtnl lock
+//    across an RCU grace period (17-21 ms per interface on an idle machine), so a container host
+//    creating hundreds of veths waited seconds for bpfex (bench/network/burst.sh). Interfaces
+//    whose received packets come through their lower device's rx_handler (kRxHandlerKinds) never
+//    pass the receive tracepoint: their ingress alone gets a per-interface program.
+//  - otherwise one tcx link per interface and direction (Linux 6.6+), tc clsact filters before that
+//    (net/netdev_attach.h), attached as interfaces appear. They run after the stack has built the
+//    skb and before the driver counts it; tcx links are owned by bpfex (they go away with the
+//    process, never leave a qdisc behind) and compose with other tcx programs.
+// Either way the totals equal the kernel's per-interface counters. An AF_PACKET socket filter
+// would cost more per packet (the kernel clones every packet for the tap). Numbers: bench/README.md.
 //
-// Interfaces come and go: a LinkWatcher (net/link_watcher.h) tells the module, which attaches to
-// new interfaces as they appear and retires the series of those that go.
+// Interfaces come and go: a LinkWatcher (net/link_watcher.h) tells the module, which gives new
+// interfaces their facts (and programs, per interface) as they appear and retires the series of
+// those that go.
 #include "modules/network.h"
 
 #include <bpf/bpf.h>
 #include <fnmatch.h>
 #include <linux/if_arp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -27,6 +38,7 @@
 #include "kernel/network.h"
 #include "labels/network.h"
 #include "labels/overflow.h"
+#include "loader/hooks.h"
 #include "loader/maps.h"
 #include "loader/skeleton.h"
 #include "modules/module.h"
@@ -64,13 +76,28 @@ struct Interface {
   std::string name;
   bool named = false;  // false: over max_interfaces, exported as interface="other"
   bool loopback = false;
-  bool alive = true;             // false once detached: read() deletes its keys and then the entry
-  std::optional<uint32_t> slot;  // index into network_slots
-  std::optional<NetdevAttachment> attachment;
+  bool alive = true;                           // false once detached: read() deletes its keys and then the entry
+  std::optional<uint32_t> slot;                // index into network_slots
+  std::optional<NetdevAttachment> attachment;  // per-interface counting, or the ingress of a stacked device
+  uint32_t untraced = 0;                       // network_interface.untraced
   // What it carried before bpfex attached (it appeared after start and was up at once), per
   // direction: exported as family="unknown", protocol="unknown".
   network_value before_attach[2] = {};
 };
+
+// Kinds of interfaces whose lower device's rx_handler hands them their packets (RX_HANDLER_ANOTHER)
+// or that take VLAN tags off: __netif_receive_skb_core() goes round again with the packet on them,
+// past the netif_receive_skb tracepoint, which saw it once, on the lower device.
+constexpr std::string_view kRxHandlerKinds[] = {"vlan", "macvlan", "macvtap", "ipvlan", "ipvtap",
+                                                "bond", "team",    "macsec",  "hsr",    "net_failover"};
+// Kinds of those that count received bytes without the link-layer header (struct network_interface).
+constexpr std::string_view kRxL3BytesKinds[] = {"vlan", "team", "bridge"};
+bool rx_bypasses_tracepoint(const LinkInfo& link) {
+  return std::find(std::begin(kRxHandlerKinds), std::end(kRxHandlerKinds), link.kind) != std::end(kRxHandlerKinds);
+}
+
+constexpr uint32_t kUntracedRx = 1u << NETWORK_RX;
+constexpr uint32_t kUntracedTx = 1u << NETWORK_TX;
 
 // The facts the BPF side needs to count like the driver (struct network_interface).
 network_interface facts_of(const LinkInfo& link) {
@@ -81,6 +108,8 @@ network_interface facts_of(const LinkInfo& link) {
   f.loopback = link.type == ARPHRD_LOOPBACK;
   // Hardware NICs count frames before GRO; software devices (veth, bridge, ...) count skbs.
   f.rx_segments = !link.software && link.type == ARPHRD_ETHER;
+  f.rx_l3_bytes =
+      std::find(std::begin(kRxL3BytesKinds), std::end(kRxL3BytesKinds), link.kind) != std::end(kRxL3BytesKinds);
   return f;
 }
 
@@ -90,6 +119,9 @@ class NetworkModule final : public Module, private LinkObserver {
     std::vector<std::string> include = {"*"};
     std::vector<std::string> exclude;
     uint32_t max_interfaces = 1024;
+    // "tracepoints": two programs for the whole namespace where they load (per interface where not);
+    // "interfaces": a program on each interface (tcx, tc before 6.6) even there.
+    std::string attach = "tracepoints";
     template <class V>
     void visit(V& v) {
       auto pattern = [](const std::string& p) -> std::optional<std::string> {
@@ -99,6 +131,10 @@ class NetworkModule final : public Module, private LinkObserver {
       v.field("include", include, pattern);
       v.field("exclude", exclude, pattern);
       v.field("max_interfaces", max_interfaces, in_range(1, 1u << 16));
+      v.field("attach", attach, [](const std::string& a) -> std::optional<std::string> {
+        if (a == "tracepoints" || a == "interfaces") return std::nullopt;
+        return "must be tracepoints or interfaces";
+      });
     }
   };
 
@@ -106,17 +142,22 @@ class NetworkModule final : public Module, private LinkObserver {
 
   Status start(ModuleContext& context) override {
     Features& features = context.features;
-    auto skel = Skeleton<network_bpf>::open(features.btf_path());
-    if (!skel) return skel.error().wrap("open");
-    skel_.emplace(std::move(skel.value()));
-    // An upper bound (the map is not preallocated): two directions times the rarer protocols seen.
-    bpf_map__set_max_entries((*skel_)->maps.network_counts,
-                             std::min<uint32_t>(std::max<uint32_t>(options_.max_interfaces * 64, 4096), 1u << 20));
-    bpf_map__set_max_entries((*skel_)->maps.network_slots, options_.max_interfaces);
     for (uint32_t s = options_.max_interfaces; s > 0; --s) free_slots_.push_back(s - 1);
+    traced_ = options_.attach == "tracepoints" && features.can_attach(Flavour::tp_btf, "netif_receive_skb") &&
+              features.can_attach(Flavour::tp_btf, "net_dev_start_xmit");
     // Loaded first: without CAP_BPF and CAP_NET_ADMIN this fails with EPERM and the loader's hint.
-    if (Status st = skel_->load(); !st) return st;
-    // tcx where the kernel has it (Linux 6.6+); otherwise clsact qdiscs with cls_bpf filters.
+    Status loaded = open_and_load(features);
+    if (!loaded && traced_) {
+      // The tracepoints exist, but this kernel refuses the programs (a verifier or CO-RE
+      // difference): counted per interface instead.
+      log_warn("network: the tracepoint programs do not load here; attaching to each interface",
+               {{"err", loaded.error().str()}});
+      traced_ = false;
+      loaded = open_and_load(features);
+    }
+    if (!loaded) return loaded;
+    // Per interface (everything without the tracepoints, stacked devices' ingress with them): tcx
+    // where the kernel has it (Linux 6.6+); otherwise clsact qdiscs with cls_bpf filters.
     if (features.can_attach(NetdevFlavour::tcx)) {
       flavour_ = NetdevFlavour::tcx;
     } else if (features.can_attach(NetdevFlavour::tc)) {
@@ -127,8 +168,11 @@ class NetworkModule final : public Module, private LinkObserver {
       tc_owner_.emplace(std::move(owner.value()));
       log_info("network: tcx links are not available here; attaching tc clsact filters",
                {{"priority", std::to_string(kTcPriority)}, {"handle", std::to_string(tc_owner_->handle())}});
+    } else if (!traced_) {
+      return Error{EOPNOTSUPP,
+                   "neither BTF-typed tracepoints, tcx links nor tc (clsact) filters can attach programs here"};
     } else {
-      return Error{EOPNOTSUPP, "neither tcx links nor tc (clsact) filters can attach programs here"};
+      per_interface_ = false;
     }
     // Made here, in the namespace watched: read() asks it from the poller's thread.
     auto counters = link_query_socket();
@@ -138,11 +182,18 @@ class NetworkModule final : public Module, private LinkObserver {
     auto watcher = LinkWatcher::start(*this);
     if (!watcher) return watcher.error();
     watcher_ = std::move(watcher.value());
+    // After the listing gave every interface its facts: nothing is counted without them.
+    for (bpf_program* p : {(*skel_)->progs.network_receive, (*skel_)->progs.network_transmit}) {
+      if (!traced_) break;
+      LinkPtr link(bpf_program__attach(p));
+      if (!link) return errno_error(std::string("attach ") + bpf_program__name(p));
+      tracepoint_links_.push_back(std::move(link));
+    }
     std::lock_guard lock(mutex_);
     // One interface that refuses a program (logged) must not cost the others their counters.
-    if (interfaces_.empty() && !attach_error_.empty()) return Error{0, attach_error_};
-    log_info("network: attached",
-             {{"flavour", flavour_name(flavour_)}, {"interfaces", std::to_string(interfaces_.size())}});
+    if (!traced_ && interfaces_.empty() && !attach_error_.empty()) return Error{0, attach_error_};
+    log_info("network: attached", {{"flavour", traced_ ? "tp_btf" : std::string(flavour_name(flavour_))},
+                                   {"interfaces", std::to_string(interfaces_.size())}});
     started_ = true;
     return {};
   }
@@ -180,6 +231,7 @@ class NetworkModule final : public Module, private LinkObserver {
     };
 
     std::vector<network_key> stale;
+    std::map<int, bool> unknown_exists;  // ifindexes counted but not (yet) told by the watcher
     {
       std::lock_guard lock(mutex_);
       settle_owed(std::chrono::steady_clock::now());
@@ -201,6 +253,13 @@ class NetworkModule final : public Module, private LinkObserver {
       for (const auto& [key, v] : raw) {
         const auto& [ifindex, dir, family, proto] = key;
         auto it = interfaces_.find(ifindex);
+        // Tracepoints count an interface from its first packet, maybe before the watcher has told
+        // us about it: kept (not exported yet) while it exists and is not left out.
+        if (it == interfaces_.end() && traced_ && !excluded_.contains(ifindex)) {
+          auto [known, inserted] = unknown_exists.try_emplace(ifindex, false);
+          if (inserted) known->second = link_exists(ifindex);
+          if (known->second) continue;
+        }
         if (it == interfaces_.end() || !it->second.alive) {
           // Detached: its series stop being exported; what interface="other" had counted stays.
           if (it != interfaces_.end() && !it->second.named) {
@@ -214,7 +273,7 @@ class NetworkModule final : public Module, private LinkObserver {
         const Interface& itf = it->second;
         const std::string label = label_of(itf);
         add(label, dir, family, proto, v);
-        // lo: only ingress is attached; loopback counts every packet once as rx and once as tx.
+        // lo: only received packets are counted; loopback counts every packet once as rx and once as tx.
         if (itf.loopback && dir == NETWORK_RX) add(label, NETWORK_TX, family, proto, v);
       }
       for (const auto& [ifindex, itf] : interfaces_) {
@@ -246,21 +305,54 @@ class NetworkModule final : public Module, private LinkObserver {
     return {};
   }
 
+  Status open_and_load(Features& features) {
+    skel_.reset();
+    auto skel = Skeleton<network_bpf>::open(features.btf_path());
+    if (!skel) return skel.error().wrap("open");
+    skel_.emplace(std::move(skel.value()));
+    // An upper bound (the map is not preallocated): two directions times the rarer protocols seen.
+    bpf_map__set_max_entries((*skel_)->maps.network_counts,
+                             std::min<uint32_t>(std::max<uint32_t>(options_.max_interfaces * 64, 4096), 1u << 20));
+    bpf_map__set_max_entries((*skel_)->maps.network_slots, options_.max_interfaces);
+    // Interfaces counted and, with the tracepoints, those left out (their facts say so).
+    bpf_map__set_max_entries((*skel_)->maps.network_interfaces_large,
+                             std::max<uint32_t>(options_.max_interfaces * 4, 4096));
+    bpf_program__set_autoload((*skel_)->progs.network_receive, traced_);
+    bpf_program__set_autoload((*skel_)->progs.network_transmit, traced_);
+    if (traced_) {
+      // The tracepoints see every namespace's packets: they count this thread's, the one watched.
+      struct stat ns {};
+      if (stat("/proc/thread-self/ns/net", &ns) != 0) return errno_error("stat /proc/thread-self/ns/net");
+      (*skel_)->rodata->watched_netns = static_cast<uint32_t>(ns.st_ino);
+    }
+    return skel_->load();
+  }
+
   std::vector<CapabilityNeed> capabilities_after_start() const override {
-    return {{"CAP_NET_ADMIN", "network: attaches its programs to interfaces created later (" +
-                                  std::string(flavour_name(flavour_)) + ")"}};
+    if (!per_interface_) return {};
+    return {{"CAP_NET_ADMIN", std::string("network: attaches its programs to ") +
+                                  (traced_ ? "stacked interfaces (vlan, macvlan, bond, ...)" : "interfaces") +
+                                  " created later (" + std::string(flavour_name(flavour_)) + ")"}};
   }
 
   std::vector<LoadedProgram> programs() const override {
     std::vector<LoadedProgram> out;
     const std::string flavour(flavour_name(flavour_));
-    auto add = [&](bpf_program* p, const char* what) {
-      out.push_back({bpf_program__name(p), flavour, what, bpf_program__fd(p)});
+    auto add = [&](bpf_program* p, const std::string& how, const char* what) {
+      out.push_back({bpf_program__name(p), how, what, bpf_program__fd(p)});
     };
-    add((*skel_)->progs.network_ingress, "ingress (Ethernet, loopback)");
-    add((*skel_)->progs.network_egress, "egress (Ethernet)");
-    add((*skel_)->progs.network_ingress_l3, "ingress (no link-layer header)");
-    add((*skel_)->progs.network_egress_l3, "egress (no link-layer header)");
+    if (traced_) {
+      add((*skel_)->progs.network_receive, "tp_btf", "received (netif_receive_skb)");
+      add((*skel_)->progs.network_transmit, "tp_btf", "sent (net_dev_start_xmit)");
+      if (!per_interface_) return out;
+      add((*skel_)->progs.network_ingress, flavour, "ingress of stacked devices (Ethernet)");
+      add((*skel_)->progs.network_ingress_l3, flavour, "ingress of stacked devices (no link-layer header)");
+      return out;
+    }
+    add((*skel_)->progs.network_ingress, flavour, "ingress (Ethernet, loopback)");
+    add((*skel_)->progs.network_egress, flavour, "egress (Ethernet)");
+    add((*skel_)->progs.network_ingress_l3, flavour, "ingress (no link-layer header)");
+    add((*skel_)->progs.network_egress_l3, flavour, "egress (no link-layer header)");
     return out;
   }
 
@@ -289,16 +381,22 @@ class NetworkModule final : public Module, private LinkObserver {
     const bool wanted = network_interface_selected(link.name, options_.include, options_.exclude);
     if (known && !wanted) {  // renamed out of the selection
       detach(it->second, /*gone=*/false);
+      leave_out(link.ifindex);
       return;
     }
     if (known) {
       it->second.name = link.name;  // renamed, or another attribute changed (GSO limits): keep the facts current
       network_interface facts = facts_of(link);
       facts.slot = it->second.slot ? *it->second.slot + 1 : 0;
+      facts.untraced = it->second.untraced;
       set_facts(link.ifindex, facts);
       return;
     }
-    if (!wanted) return;
+    if (!wanted) {
+      leave_out(link.ifindex);
+      return;
+    }
+    excluded_.erase(link.ifindex);
     if (it != interfaces_.end()) {  // detached but not yet collected by read(): start over
       // What the old interface counted must not become the new one's: folded (into "other" if
       // it was counted there) and its keys deleted now, before anything counts under the ifindex.
@@ -315,9 +413,25 @@ class NetworkModule final : public Module, private LinkObserver {
     itf.loopback = link.type == ARPHRD_LOOPBACK;
     itf.named = named_ < options_.max_interfaces;
     if (itf.named) ++named_;
+    NetdevAttachment::Programs programs = programs_for(link);
+    if (traced_) {
+      // lo: its rx mirrored (read()); stacked devices: their ingress program counts what they receive.
+      const bool stacked = rx_bypasses_tracepoint(link);
+      itf.untraced = (itf.loopback ? kUntracedTx : 0) | (stacked ? kUntracedRx : 0);
+      programs.egress = -1;
+      if (!stacked) programs.ingress = -1;
+      if (stacked && !per_interface_) {
+        log_warn("network: no tcx or tc here for what a stacked device receives; left out",
+                 {{"interface", link.name}, {"kind", link.kind}});
+        forget(itf);
+        leave_out(link.ifindex);
+        return;
+      }
+    }
     // Facts and a zeroed slot first: the programs must never see the interface without them.
     network_interface facts = facts_of(link);
-    if (link.ifindex > 0 && link.ifindex < NETWORK_MAX_IFINDEX) {
+    facts.untraced = itf.untraced;
+    if (link.ifindex > 0) {
       if (!free_slots_.empty() && zero_slot(free_slots_.back())) {
         itf.slot = free_slots_.back();
         free_slots_.pop_back();
@@ -325,8 +439,11 @@ class NetworkModule final : public Module, private LinkObserver {
       }
       set_facts(link.ifindex, facts);
     }
-    auto attached =
-        NetdevAttachment::attach(flavour_, link.ifindex, programs_for(link), tc_owner_ ? &*tc_owner_ : nullptr);
+    if (programs.ingress < 0 && programs.egress < 0) {  // counted by the tracepoints from its first packet
+      interfaces_.emplace(link.ifindex, std::move(itf));
+      return;
+    }
+    auto attached = NetdevAttachment::attach(flavour_, link.ifindex, programs, tc_owner_ ? &*tc_owner_ : nullptr);
     if (!attached) {
       // Deleted before its creation event got here (a burst): nothing to count, nothing to say.
       if (attached.error().err == ENODEV) {
@@ -337,11 +454,16 @@ class NetworkModule final : public Module, private LinkObserver {
       log_warn("network: cannot attach", {{"interface", link.name}, {"err", attached.error().str()}});
       if (attach_error_.empty() && !started_) attach_error_ = attached.error().str();
       forget(itf);
+      // Its facts named the slot just given back: the tracepoints must not count into it.
+      if (traced_)
+        leave_out(link.ifindex);
+      else
+        clear_facts(link.ifindex);
       return;
     }
     itf.attachment.emplace(std::move(attached.value()));
     log_debug("network: attached", {{"interface", link.name}, {"ifindex", std::to_string(link.ifindex)}});
-    const bool owed = started_ && !itf.loopback;
+    const bool owed = started_ && !itf.loopback && !traced_;
     interfaces_.emplace(link.ifindex, std::move(itf));
     // An interface that appeared while bpfex runs is counted from its first packet: what it carried
     // before the attach (it was brought up and used faster than bpfex attached) comes from its own
@@ -531,6 +653,25 @@ class NetworkModule final : public Module, private LinkObserver {
     std::lock_guard lock(mutex_);
     auto it = interfaces_.find(ifindex);
     if (it != interfaces_.end()) detach(it->second, /*gone=*/true);
+    excluded_.erase(ifindex);
+    // The tracepoints count whatever takes the ifindex next from its first packet: with no facts
+    // (no slot, all directions traced) until the watcher gives it its own.
+    clear_facts(ifindex);
+  }
+
+  // Called with mutex_ held: an interface that is not selected. The tracepoints leave it alone from
+  // now on; what they counted before the watcher told us is dropped at the next read().
+  void leave_out(int ifindex) {
+    if (!traced_) return;
+    network_interface facts{};
+    facts.untraced = kUntracedRx | kUntracedTx;
+    set_facts(ifindex, facts);
+    excluded_.insert(ifindex);
+  }
+
+  bool link_exists(int ifindex) {
+    auto counters = link_counters(counters_socket_.get(), ifindex);
+    return counters || counters.error().err != ENODEV;
   }
 
   // Called with mutex_ held: gives back what an interface that is no longer tracked held.
@@ -541,10 +682,25 @@ class NetworkModule final : public Module, private LinkObserver {
     itf.slot.reset();
   }
 
+  // The BPF side's facts of an interface: in the array up to NETWORK_MAX_IFINDEX, past it in the
+  // hash map.
   void set_facts(int ifindex, const network_interface& facts) {
-    if (ifindex <= 0 || ifindex >= NETWORK_MAX_IFINDEX) return;
+    if (ifindex <= 0) return;
     uint32_t key = static_cast<uint32_t>(ifindex);
-    bpf_map_update_elem(bpf_map__fd((*skel_)->maps.network_interfaces), &key, &facts, BPF_ANY);
+    const bool large = ifindex >= NETWORK_MAX_IFINDEX;
+    bpf_map* map = large ? (*skel_)->maps.network_interfaces_large : (*skel_)->maps.network_interfaces;
+    if (bpf_map_update_elem(bpf_map__fd(map), &key, &facts, BPF_ANY) != 0)
+      log_warn("network: cannot store an interface's facts",
+               {{"ifindex", std::to_string(ifindex)}, {"err", errno_error("update").str()}});
+  }
+  // No facts: an interface the programs know nothing about (no slot, every direction counted).
+  void clear_facts(int ifindex) {
+    if (ifindex <= 0) return;
+    uint32_t key = static_cast<uint32_t>(ifindex);
+    if (ifindex >= NETWORK_MAX_IFINDEX)
+      bpf_map_delete_elem(bpf_map__fd((*skel_)->maps.network_interfaces_large), &key);
+    else
+      set_facts(ifindex, network_interface{});
   }
 
   bool zero_slot(uint32_t slot) {
@@ -575,11 +731,15 @@ class NetworkModule final : public Module, private LinkObserver {
 
   Options options_;
   std::optional<Skeleton<network_bpf>> skel_;
+  bool traced_ = false;        // counted by the tracepoints (chosen by probing in start())
+  bool per_interface_ = true;  // flavour_ can attach programs to interfaces
+  std::vector<LinkPtr> tracepoint_links_;
   NetdevFlavour flavour_ = NetdevFlavour::tcx;  // chosen by probing in start()
   std::optional<TcOwner> tc_owner_;             // tc only: our filters' handle; outlives every attachment
 
   std::mutex mutex_;                     // guards everything below but watcher_
   std::map<int, Interface> interfaces_;  // by ifindex; their attachments go before skel_
+  std::set<int> excluded_;               // tracepoints: interfaces not selected (ifindex)
   uint32_t named_ = 0;
   std::vector<uint32_t> free_slots_;  // indexes of network_slots not in use
   std::string attach_error_;          // first attach failure during start(): fails it if nothing attached

@@ -42,7 +42,17 @@ std::optional<LinkMessage> parse_link_message(const nlmsghdr* h) {
       case IFLA_GSO_MAX_SIZE: m.link.gso_max_size = u; break;
       case IFLA_GSO_IPV4_MAX_SIZE: m.link.gso_ipv4_max_size = u; break;
       case IFLA_GSO_MAX_SEGS: m.link.gso_max_segs = u; break;
-      case IFLA_LINKINFO: m.link.software = true; break;
+      case IFLA_LINKINFO: {
+        m.link.software = true;
+        const rtattr* info = a;
+        int info_len = static_cast<int>(RTA_PAYLOAD(info));
+        for (auto* k = static_cast<const rtattr*>(RTA_DATA(info)); RTA_OK(k, info_len); k = RTA_NEXT(k, info_len)) {
+          if (k->rta_type != IFLA_INFO_KIND) continue;
+          m.link.kind.assign(static_cast<const char*>(RTA_DATA(k)),
+                             strnlen(static_cast<const char*>(RTA_DATA(k)), RTA_PAYLOAD(k)));
+        }
+        break;
+      }
       default: break;
     }
   }

@@ -25,6 +25,7 @@ struct LinkInfo {
   unsigned type = 0;  // ARPHRD_*
   std::string name;
   bool software = false;           // IFLA_LINKINFO present: veth, bridge, vlan, ... (not a NIC's driver)
+  std::string kind;                // IFLA_INFO_KIND: "veth", "vlan", "bond", ...; "" for a NIC
   uint32_t gso_max_size = 0;       // IFLA_GSO_MAX_SIZE: IPv6 (and IPv4 before Linux 6.3); 0 when absent
   uint32_t gso_ipv4_max_size = 0;  // IFLA_GSO_IPV4_MAX_SIZE (Linux 6.3+); 0 when absent
   uint32_t gso_max_segs = 0;       // IFLA_GSO_MAX_SEGS

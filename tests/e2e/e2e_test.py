@@ -279,8 +279,8 @@ def thread_status(pid: int) -> list[dict[str, str]]:
 
 def t_capabilities_dropped():
     """Started as root with every capability: afterwards every thread keeps CAP_NET_ADMIN only (the
-    network module attaches to interfaces created later) and has no_new_privs; the landing page says
-    what was kept and why."""
+    network module attaches to stacked interfaces created later) and has no_new_privs; the landing
+    page says what was kept and why."""
     for status in thread_status(bpfex.daemon.pid):
         expect(f"thread {status.get('Pid')} CapEff", int(status["CapEff"], 16), CAP_NET_ADMIN)
         expect(f"thread {status.get('Pid')} CapBnd", int(status["CapBnd"], 16), CAP_NET_ADMIN)
@@ -291,7 +291,7 @@ def t_capabilities_dropped():
 
 
 def t_veth_after_drop():
-    """With its capabilities dropped, the network module still attaches to a new interface."""
+    """With its capabilities dropped, the network module still counts a new interface."""
     a, b = "bxe" + os.urandom(3).hex(), "bxf" + os.urandom(3).hex()
     try:
         run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], timeout=10)
@@ -322,6 +322,10 @@ def t_capabilities_keep_flag():
                         name=f"bpfex-keep-{keep}")
         if wait_healthy(b) != 200:
             fail(f"--capabilities.keep={keep}: not healthy\n{b.daemon.tail(10)}")
+        # /healthz answers as soon as the listener is up, a moment before the drop: the drop is
+        # done when bpfex says it serves metrics.
+        if not wait_until(10, lambda: "serving metrics" in b.daemon.tail(200)):
+            fail(f"--capabilities.keep={keep}: no 'serving metrics' in the log\n{b.daemon.tail(10)}")
         effective = {int(s["CapEff"], 16) for s in thread_status(b.daemon.pid)}
         if want is None:
             if effective != {int(thread_status(os.getpid())[0]["CapEff"], 16)}:

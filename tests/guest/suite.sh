@@ -30,7 +30,9 @@ declare -A EXPECTED=(
     exec/execveat_fexit=fexit
     syscall/sys_enter_tp_btf=tp_btf
     syscall/sys_exit_tp_btf=tp_btf
-    network/*=tc
+    network/network_receive=tp_btf
+    network/network_transmit=tp_btf
+    network/network_ingress*=tc
     runqueue/*=tp_btf
     block/*=tp_btf
     tcp/*_tp_btf=tp_btf
@@ -45,7 +47,9 @@ declare -A EXPECTED=(
     exec/execveat_fexit=fexit
     syscall/sys_enter_tp_btf=tp_btf
     syscall/sys_exit_tp_btf=tp_btf
-    network/*=tcx
+    network/network_receive=tp_btf
+    network/network_transmit=tp_btf
+    network/network_ingress*=tcx
     runqueue/*=tp_btf
     block/*=tp_btf
     tcp/*_tp_btf=tp_btf
@@ -288,9 +292,13 @@ t_sigterm() {
   [[ $rc -eq 0 ]] || { echo "exit $rc after SIGTERM"; return 1; }
 }
 
-# On tc (no tcx before 6.6): bpfex filters on lo's ingress (priority 3070) and their handles.
+# On tc (no tcx before 6.6), bpfex attaches per interface only to stacked devices (their received
+# packets pass the tracepoint on the lower device): a macvlan on a veth, made for t_tc_instances.
+TC_DEV=bxtcmv
+# bpfex filters on TC_DEV's ingress (priority 3070) and their handles.
 tc_handles() {
-  tc filter show dev lo ingress 2>/dev/null | sed -n 's/.* pref 3070 bpf .*handle \(0x[0-9a-f]*\) network_.*/\1/p' | sort
+  tc filter show dev "$TC_DEV" ingress 2>/dev/null |
+    sed -n 's/.* pref 3070 bpf .*handle \(0x[0-9a-f]*\) network_.*/\1/p' | sort
 }
 
 # start_on PORT LOG: a bpfex with the default config; its pid in STARTED_PID once /healthz is 200.
@@ -309,6 +317,14 @@ start_on() {
 }
 
 t_tc_instances() {
+  local a b rc=0
+  ip link add bxtcv0 type veth peer name bxtcv1 || return 1
+  ip link add link bxtcv0 name "$TC_DEV" type macvlan mode bridge || { ip link del bxtcv0; return 1; }
+  t_tc_instances_on_dev || rc=1
+  ip link del bxtcv0
+  return "$rc"
+}
+t_tc_instances_on_dev() {
   local a b rc=0
   # Two at once: each its own filter.
   start_on "$PORT" "$TMP/tc-a.log" || return 1
@@ -331,11 +347,11 @@ t_tc_instances() {
   kill -TERM "$a"
   wait "$a" || { echo "exit $? after SIGTERM"; rc=1; }
   [[ $(tc_handles | wc -l) -eq 0 ]] || { echo "all stopped: $(tc_handles | wc -l) bpfex filters left"; rc=1; }
-  if tc qdisc show dev lo | grep -q clsact; then
-    echo "all stopped: the clsact qdisc bpfex made is still on lo"
+  if tc qdisc show dev "$TC_DEV" | grep -q clsact; then
+    echo "all stopped: the clsact qdisc bpfex made is still on $TC_DEV"
     rc=1
   fi
-  tc filter show dev lo ingress | sed 's/^/  /'
+  tc filter show dev "$TC_DEV" ingress | sed 's/^/  /'
   return "$rc"
 }
 
@@ -426,7 +442,7 @@ guest_main() {
     check "SIGTERM: bpfex exits 0" t_sigterm
   fi
   if grep -q '^network .* tc ' "$TMP/programs" 2>/dev/null; then
-    check "tc: two instances each their own filter; SIGKILL's leftover removed on restart; the last leaves nothing" \
+    check "tc (a macvlan's ingress): two instances each their own filter; SIGKILL's leftover removed on restart; the last leaves nothing" \
       t_tc_instances
   fi
   check "kernel BTF hidden: every module down, /healthz names the file and --btf.path" t_hidden_btf

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -40,6 +41,28 @@ inline std::string sh_output(const std::string& cmd) {
     pclose(p);
   }
   return out;
+}
+
+// The network module's ways of counting, the default first, and what a test denies to force each:
+// the tracepoints (tp_btf), or programs attached per interface, tcx or tc.
+struct NetworkCounting {
+  const char* flavour;  // of the programs that count most packets
+  std::vector<Flavour> denied;
+  std::vector<NetdevFlavour> denied_netdev;
+};
+inline const NetworkCounting kNetworkCountings[] = {
+    {"tp_btf", {}, {}},
+    {"tcx", {Flavour::tp_btf}, {}},
+    {"tc", {Flavour::tp_btf}, {NetdevFlavour::tcx}},
+};
+// Features that force counting; false (with a warning) when this kernel lacks it (tcx before 6.6).
+inline bool force_counting(const NetworkCounting& c, KernelFeatures& kernel, std::optional<RestrictedFeatures>& out) {
+  if (c.flavour == std::string("tcx") && !kernel.can_attach(NetdevFlavour::tcx)) {
+    WARN("this kernel has no tcx (Linux 6.6+): the tcx case does not apply");
+    return false;
+  }
+  out.emplace(kernel, c.denied, c.denied_netdev);
+  return true;
 }
 
 struct NetNs {

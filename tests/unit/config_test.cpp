@@ -103,6 +103,8 @@ TEST_CASE("config errors name line, column and key") {
   CHECK(only_error("modules:\n  exec:\n    enabled: maybe\n") ==
         "3:14 modules.exec.enabled: expected true or false, got \"maybe\"");
   CHECK(only_error("modules:\n  exec:\n    colour: red\n") == "3:5 modules.exec.colour: unknown key");
+  CHECK(only_error("modules:\n  network:\n    attach: tcx\n") ==
+        "3:13 modules.network.attach: must be tracepoints or interfaces");
   // The list grows with every module: pin the format, not the whole list.
   CHECK_THAT(only_error("modules:\n  nosuch:\n    enabled: true\n"),
              Catch::StartsWith("2:3 modules.nosuch: unknown module (known: exec, "));
