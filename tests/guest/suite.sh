@@ -110,7 +110,7 @@ host_main() {
 
   local rc=0
   # --host-dir: a checkout under /tmp (hidden by the guest's own /tmp) is seen all the same.
-  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-720}" --host-dir "$build" --host-dir "$repo" -- \
+  "$here/run.sh" --kernel "$kernel" --timeout "${BPFEX_GUEST_TIMEOUT:-1200}" --host-dir "$build" --host-dir "$repo" -- \
     "$self" --inside "$kernel" "$build" "$repo" || rc=$?
   case $rc in
     0) ;;

@@ -604,11 +604,16 @@ def runqueue_load(run: LoadRun) -> None:
 
 class BlockDevice:
     """Where block_load does its I/O: as root, a loop device (losetup) backed by a sparse 16 MB file
-    on a 1 MB tmpfs mounted in the work directory, so that writes past its first megabyte fail with
-    ENOSPC; otherwise a 16 MB file in the work directory, on whatever disk holds it. close() detaches
-    and unmounts."""
+    on a 1 MB tmpfs mounted in the work directory. The backing file's first 256 KB, where
+    block_round's writes that fit go, are written at the start; a filler file takes all but 16 pages
+    of the rest, so that its writes near the end fail with ENOSPC after at most 16 rounds: I/O errors
+    from the first second of a load on, however slowly its rounds go. Otherwise a 16 MB file in the
+    work directory, on whatever disk holds it. close() detaches and unmounts."""
 
     SIZE = 16 << 20
+    TMPFS = 1 << 20
+    FITS = 256 << 10  # block_round's writes that fit
+    SPARE = 16 * 4096  # room for writes near the end before they fail
 
     def __init__(self, workdir: Path):
         self.loop = ""
@@ -616,11 +621,15 @@ class BlockDevice:
         self.mount.mkdir(exist_ok=True)
         self.mounted = False
         if os.geteuid() == 0 and shutil.which("losetup"):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "bpfex-load", str(self.mount)], check=True)
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={self.TMPFS}", "bpfex-load", str(self.mount)],
+                           check=True)
             self.mounted = True
             backing = self.mount / "disk.img"
             with open(backing, "wb") as f:
+                f.write(bytes(self.FITS))
                 f.truncate(self.SIZE)
+            with open(self.mount / "filler", "wb") as f:
+                f.write(bytes(self.TMPFS - self.FITS - self.SPARE))
             self.loop = subprocess.run(["losetup", "--find", "--show", str(backing)], check=True,
                                        capture_output=True, text=True).stdout.strip()
             self.path = self.loop
