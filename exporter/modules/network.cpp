@@ -31,6 +31,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <tuple>
 #include <vector>
 
@@ -90,11 +91,13 @@ struct Interface {
 // past the netif_receive_skb tracepoint, which saw it once, on the lower device.
 constexpr std::string_view kRxHandlerKinds[] = {"vlan", "macvlan", "macvtap", "ipvlan", "ipvtap",
                                                 "bond", "team",    "macsec",  "hsr",    "net_failover"};
-// Kinds of those that count received bytes without the link-layer header (struct network_interface).
+// Kinds of interfaces that count received bytes without the link-layer header (struct
+// network_interface, rx_l3_bytes).
 constexpr std::string_view kRxL3BytesKinds[] = {"vlan", "team", "bridge"};
-bool rx_bypasses_tracepoint(const LinkInfo& link) {
-  return std::find(std::begin(kRxHandlerKinds), std::end(kRxHandlerKinds), link.kind) != std::end(kRxHandlerKinds);
+bool kind_in(std::span<const std::string_view> kinds, const LinkInfo& link) {
+  return std::ranges::find(kinds, link.kind) != kinds.end();
 }
+bool rx_bypasses_tracepoint(const LinkInfo& link) { return kind_in(kRxHandlerKinds, link); }
 
 constexpr uint32_t kUntracedRx = 1u << NETWORK_RX;
 constexpr uint32_t kUntracedTx = 1u << NETWORK_TX;
@@ -108,8 +111,7 @@ network_interface facts_of(const LinkInfo& link) {
   f.loopback = link.type == ARPHRD_LOOPBACK;
   // Hardware NICs count frames before GRO; software devices (veth, bridge, ...) count skbs.
   f.rx_segments = !link.software && link.type == ARPHRD_ETHER;
-  f.rx_l3_bytes =
-      std::find(std::begin(kRxL3BytesKinds), std::end(kRxL3BytesKinds), link.kind) != std::end(kRxL3BytesKinds);
+  f.rx_l3_bytes = kind_in(kRxL3BytesKinds, link);
   return f;
 }
 
